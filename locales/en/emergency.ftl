@@ -1,0 +1,15 @@
+emergency-safe-now = Are you safe right now?
+emergency-call-now = If you are in danger, call 112 or the police on 110 now. SAPA 129: call 129, WhatsApp 08111-129-129. We will also contact a counselor for you.
+emergency-where = Where are you? Send your location, or write the name of your regency or city.
+emergency-kind = What happened? Reply with a number.
+kind-fisik = Physical violence
+kind-psikis = Psychological violence
+kind-seksual = Sexual violence
+kind-penelantaran = Neglect
+kind-eksploitasi = Exploitation
+kind-tppo = Trafficking
+kind-lainnya = Other
+emergency-child = Is the victim a child (under 18)?
+emergency-perpetrator = Is the perpetrator near you now?
+emergency-received = We have received your report. We are contacting the nearest counselor and will update you here. If your life is in danger, call 112 or the police on 110.
+emergency-received-hidden = Report received. A counselor is being contacted. Type "exit" at any time to close the conversation. Emergency: 112 or police 110.

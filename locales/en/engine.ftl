@@ -1,0 +1,64 @@
+# Messages the engine sends by itself, whatever the flow.
+answer-yes = Yes
+answer-no = No
+invalid-choice = Sorry, please choose a number from 1 to { $count }.
+invalid-yes-no = Sorry, please answer "yes" or "no".
+invalid-number = Sorry, please answer with a number, for example 3.
+invalid-number-range = Sorry, please answer with a number from { $min } to { $max }.
+invalid-text-short = That answer is too short. Please write at least { $min } characters.
+invalid-text-long = That answer is too long. Please write at most { $max } characters.
+invalid-text-pattern = Sorry, that answer is not in the expected format.
+invalid-location = Please send your location with the attachment button, then choose "Location".
+error-internal = Sorry, something went wrong. Type "menu" to start again, or "emergency" if you are in danger. In an emergency call 112 or SAPA 129.
+invalid-number-min = Sorry, please answer with a number of { $min } or more.
+invalid-number-max = Sorry, please answer with a number no larger than { $max }.
+invalid-region = Sorry, we do not recognise that area. Write the name of a regency or city, for example "Kota Palu" or "Kabupaten Sigi".
+invalid-place = Sorry, we do not recognise that place. Send your location, or write the name of a regency or city, for example "Kota Palu".
+region-which = Which one do you mean?
+
+# A provider in a list of services (find_providers).
+provider-entry-name = { $index }. { $name } ({ $kind })
+provider-entry-distance = About { $km } km from your location
+provider-entry-address = Address: { $address }
+provider-entry-services = Services: { $services }
+provider-entry-hours = Hours: { $hours }
+provider-entry-phone = Phone: { $phone }
+provider-entry-whatsapp = WhatsApp: { $whatsapp }
+hours-always = 24 hours, every day
+day-mon = Mon
+day-tue = Tue
+day-wed = Wed
+day-thu = Thu
+day-fri = Fri
+day-sat = Sat
+day-sun = Sun
+provider-kind-uptd_ppa_province = provincial UPTD PPA
+provider-kind-uptd_ppa_regency = regency/city UPTD PPA
+provider-kind-lplpp = women's service organisation
+provider-kind-national = national service
+service-pengaduan = complaints
+service-penjangkauan = outreach
+service-pengelolaan_kasus = case management
+service-penampungan = temporary shelter
+service-mediasi = mediation
+service-pendampingan = accompaniment
+service-informasi = information
+service-konsultasi = consultation
+service-pelatihan = training
+service-jejaring = networking
+media-received = Thank you, we have received your file and keep it safely. For this question, please answer with text or choose a number.
+
+# Escalation: notices and replies for counselors, and the survivor's news.
+counselor-notice = [Teduh] Case { $case }: { $priority }, { $kind }, { $region }, reported { $minutes } minutes ago. Reply TERIMA { $code } to accept or LEWAT { $code } to pass.
+counselor-accept = Accept
+counselor-pass = Pass
+counselor-accepted = Thank you. Case { $case } is now yours.
+counselor-taken = Case { $case } was already accepted by { $name }.
+counselor-passed = All right, case { $case } goes to the next counselor.
+counselor-unknown-code = We do not recognise that code, or the case is closed. Reply TERIMA or LEWAT followed by the code in the notice.
+survivor-accepted = Counselor { $name } from { $provider } has accepted your report and will contact you here.
+counselor-closed = Case { $case } is closed. The survivor will be asked to rate the service.
+counselor-noted = The note on case { $case } is saved.
+counselor-survivor-gone = The survivor of case { $case } has withdrawn her contact; the message cannot be passed on.
+relay-from-counselor = { $name }: { $text }
+relay-from-survivor = [{ $case }] { $text }

@@ -1,0 +1,15 @@
+emergency-safe-now = Apakah Anda aman saat ini?
+emergency-call-now = Bila Anda dalam bahaya, segera hubungi 112 atau polisi 110. SAPA 129: telepon 129, WhatsApp 08111-129-129. Kami juga akan menghubungi konselor untuk Anda.
+emergency-where = Di mana Anda? Kirim lokasi Anda, atau tulis nama kabupaten/kota.
+emergency-kind = Apa yang terjadi? Balas dengan nomor.
+kind-fisik = Kekerasan fisik
+kind-psikis = Kekerasan psikis
+kind-seksual = Kekerasan seksual
+kind-penelantaran = Penelantaran
+kind-eksploitasi = Eksploitasi
+kind-tppo = Perdagangan orang
+kind-lainnya = Lainnya
+emergency-child = Apakah korbannya anak (di bawah 18 tahun)?
+emergency-perpetrator = Apakah pelaku ada di dekat Anda sekarang?
+emergency-received = Laporan Anda sudah kami terima. Kami sedang menghubungi konselor terdekat dan akan mengabari Anda di sini. Bila nyawa Anda terancam, hubungi 112 atau polisi 110.
+emergency-received-hidden = Laporan diterima. Konselor sedang dihubungi. Ketik "keluar" kapan saja untuk menutup percakapan. Darurat: 112 atau polisi 110.

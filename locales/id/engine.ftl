@@ -1,0 +1,64 @@
+# Messages the engine sends by itself, whatever the flow.
+answer-yes = Ya
+answer-no = Tidak
+invalid-choice = Maaf, pilih salah satu nomor dari 1 sampai { $count }.
+invalid-yes-no = Maaf, jawab "ya" atau "tidak".
+invalid-number = Maaf, jawab dengan angka, misalnya 3.
+invalid-number-range = Maaf, jawab dengan angka dari { $min } sampai { $max }.
+invalid-text-short = Jawaban terlalu pendek. Tulis paling sedikit { $min } huruf.
+invalid-text-long = Jawaban terlalu panjang. Tulis paling banyak { $max } huruf.
+invalid-text-pattern = Maaf, jawaban itu tidak sesuai format yang diminta.
+invalid-location = Silakan kirim lokasi Anda lewat tombol lampiran, lalu pilih "Lokasi".
+error-internal = Maaf, terjadi gangguan. Ketik "menu" untuk mulai lagi atau "darurat" bila Anda dalam bahaya. Dalam keadaan darurat hubungi 112 atau SAPA 129.
+invalid-number-min = Maaf, jawab dengan angka { $min } atau lebih.
+invalid-number-max = Maaf, jawab dengan angka paling besar { $max }.
+invalid-region = Maaf, kami belum mengenali daerah itu. Tulis nama kabupaten atau kota, misalnya "Kota Palu" atau "Kabupaten Sigi".
+invalid-place = Maaf, kami belum mengenali tempat itu. Kirim lokasi Anda, atau tulis nama kabupaten atau kota, misalnya "Kota Palu".
+region-which = Maksud Anda yang mana?
+
+# A provider in a list of services (find_providers).
+provider-entry-name = { $index }. { $name } ({ $kind })
+provider-entry-distance = Sekitar { $km } km dari lokasi Anda
+provider-entry-address = Alamat: { $address }
+provider-entry-services = Layanan: { $services }
+provider-entry-hours = Jam layanan: { $hours }
+provider-entry-phone = Telepon: { $phone }
+provider-entry-whatsapp = WhatsApp: { $whatsapp }
+hours-always = 24 jam, setiap hari
+day-mon = Senin
+day-tue = Selasa
+day-wed = Rabu
+day-thu = Kamis
+day-fri = Jumat
+day-sat = Sabtu
+day-sun = Minggu
+provider-kind-uptd_ppa_province = UPTD PPA provinsi
+provider-kind-uptd_ppa_regency = UPTD PPA kabupaten/kota
+provider-kind-lplpp = lembaga layanan perempuan
+provider-kind-national = layanan nasional
+service-pengaduan = pengaduan
+service-penjangkauan = penjangkauan
+service-pengelolaan_kasus = pengelolaan kasus
+service-penampungan = rumah aman sementara
+service-mediasi = mediasi
+service-pendampingan = pendampingan
+service-informasi = informasi
+service-konsultasi = konsultasi
+service-pelatihan = pelatihan
+service-jejaring = jejaring
+media-received = Terima kasih, file Anda sudah kami terima dan disimpan dengan aman. Untuk pertanyaan ini, mohon jawab dengan teks atau pilih nomor.
+
+# Escalation: notices and replies for counselors, and the survivor's news.
+counselor-notice = [Teduh] Kasus { $case }: { $priority }, { $kind }, { $region }, dilaporkan { $minutes } menit lalu. Balas TERIMA { $code } untuk menerima atau LEWAT { $code } untuk melewati.
+counselor-accept = Terima
+counselor-pass = Lewati
+counselor-accepted = Terima kasih. Kasus { $case } sekarang Anda tangani.
+counselor-taken = Kasus { $case } sudah diterima oleh { $name }.
+counselor-passed = Baik, kasus { $case } diteruskan ke konselor berikutnya.
+counselor-unknown-code = Kode itu tidak kami kenali atau kasusnya sudah ditutup. Balas TERIMA atau LEWAT diikuti kode pada pemberitahuan.
+survivor-accepted = Konselor { $name } dari { $provider } telah menerima laporan Anda dan akan menghubungi Anda di sini.
+counselor-closed = Kasus { $case } ditutup. Penyintas akan diminta menilai layanan.
+counselor-noted = Catatan untuk kasus { $case } tersimpan.
+counselor-survivor-gone = Penyintas kasus { $case } sudah menarik kontaknya; pesan tidak dapat diteruskan.
+relay-from-counselor = { $name }: { $text }
+relay-from-survivor = [{ $case }] { $text }

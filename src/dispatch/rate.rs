@@ -1,0 +1,100 @@
+//! Send-rate limits: a token bucket over all chats and a minimum gap per chat.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::channel::RateLimits;
+
+#[derive(Debug)]
+struct State {
+    tokens: f64,
+    refilled: Instant,
+    last_per_chat: HashMap<String, Instant>,
+}
+
+/// Waits until a send is allowed under a channel's limits.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limits: RateLimits,
+    state: Mutex<State>,
+}
+
+impl RateLimiter {
+    /// A limiter that starts with a full second's worth of tokens.
+    pub fn new(limits: RateLimits) -> Self {
+        let burst = limits.per_second.max(1.0);
+        Self {
+            limits,
+            state: Mutex::new(State {
+                tokens: burst,
+                refilled: Instant::now(),
+                last_per_chat: HashMap::new(),
+            }),
+        }
+    }
+
+    /// Returns once one message to `chat` may be sent, and counts it.
+    pub async fn acquire(&self, chat: &str) {
+        loop {
+            let wait = {
+                let mut s = match self.state.lock() {
+                    Ok(s) => s,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                let now = Instant::now();
+                let elapsed = now.duration_since(s.refilled).as_secs_f64();
+                s.tokens = (s.tokens + elapsed * self.limits.per_second).min(1.0);
+                s.refilled = now;
+                let chat_wait = s
+                    .last_per_chat
+                    .get(chat)
+                    .map(|last| (*last + self.limits.per_chat_interval).saturating_duration_since(now))
+                    .unwrap_or(Duration::ZERO);
+                if s.tokens >= 1.0 && chat_wait.is_zero() {
+                    s.tokens -= 1.0;
+                    s.last_per_chat.insert(chat.to_string(), now);
+                    // Forget chats idle for longer than their gap, so the map stays small.
+                    if s.last_per_chat.len() > 10_000 {
+                        let gap = self.limits.per_chat_interval;
+                        s.last_per_chat.retain(|_, last| now.duration_since(*last) < gap);
+                    }
+                    return;
+                }
+                let token_wait = if s.tokens >= 1.0 {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs_f64((1.0 - s.tokens) / self.limits.per_second)
+                };
+                token_wait.max(chat_wait)
+            };
+            tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn holds_the_overall_rate_and_the_per_chat_gap() {
+        let limiter =
+            RateLimiter::new(RateLimits { per_second: 10.0, per_chat_interval: Duration::from_secs(1) });
+        let start = Instant::now();
+        for i in 0..30 {
+            limiter.acquire(&format!("chat-{i}")).await;
+        }
+        // Evenly paced at 10 per second: the 30th goes out after about 2.9 s, never sooner.
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(2_850) && took <= Duration::from_millis(3_100), "{took:?}");
+        let start = Instant::now();
+        for _ in 0..3 {
+            limiter.acquire("same").await;
+        }
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(2_000) && took <= Duration::from_millis(2_200), "{took:?}");
+    }
+}

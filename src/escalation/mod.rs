@@ -1,0 +1,7 @@
+//! Escalation to on-call counselors: who is on call (rosters) and how a case climbs from the
+//! primary counselor to SAPA 129 (policies).
+
+pub mod policy;
+pub mod roster;
+pub mod run;
+pub mod target;

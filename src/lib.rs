@@ -1,0 +1,16 @@
+//! Teduh: a helpline gateway for women's protection services in Indonesia.
+
+pub mod app;
+pub mod case;
+pub mod channel;
+pub mod clock;
+pub mod config;
+pub mod directory;
+pub mod dispatch;
+pub mod escalation;
+pub mod flow;
+pub mod http;
+pub mod i18n;
+pub mod runtime;
+pub mod store;
+pub mod text;

@@ -1,0 +1,493 @@
+//! The `teduh` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::io::BufReader;
+use tracing_subscriber::EnvFilter;
+
+use teduh::app;
+use teduh::channel::console::{self, ConsoleOptions};
+use teduh::channel::{Ingress, Sender, sms, telegram, whatsapp};
+use teduh::clock::SystemClock;
+use teduh::config::{Config, LogFormat};
+use teduh::dispatch::Dispatcher;
+use teduh::flow::{load, schema};
+use teduh::http::{AppState, router};
+
+#[derive(Parser)]
+#[command(name = "teduh", version, about = "Helpline gateway for women's protection services")]
+struct Cli {
+    /// TOML configuration file (environment variables override it).
+    #[arg(long, global = true, env = "TEDUH_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Talk to the helpline in this terminal, or pipe lines in.
+    Chat {
+        /// Language of a new conversation (id, en).
+        #[arg(long)]
+        lang: Option<String>,
+        /// Flow to start in instead of the configured entry flow.
+        #[arg(long)]
+        flow: Option<String>,
+        /// Conversation name: the same name continues the same conversation.
+        #[arg(long, default_value = "console")]
+        user: String,
+    },
+    /// Work with flow files.
+    Flows {
+        #[command(subcommand)]
+        command: FlowsCommand,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage the provider directory.
+    Providers {
+        #[command(subcommand)]
+        command: ProvidersCommand,
+    },
+    /// On-call rosters.
+    Roster {
+        #[command(subcommand)]
+        command: RosterCommand,
+    },
+    /// Case records.
+    Cases {
+        #[command(subcommand)]
+        command: CasesCommand,
+    },
+    /// Service-quality reports.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+}
+
+/// Dates are local calendar days in the chosen time zone, `--to` inclusive.
+#[derive(clap::Args)]
+struct Period {
+    /// First day, `YYYY-MM-DD`.
+    #[arg(long)]
+    from: String,
+    /// Last day (inclusive), `YYYY-MM-DD`.
+    #[arg(long)]
+    to: String,
+    /// Time zone of the dates and of the times written: WIB, WITA or WIT.
+    #[arg(long, default_value = "WIB")]
+    tz: String,
+}
+
+impl Period {
+    /// The period as `[from, to)` in ms, and the UTC offset in hours.
+    fn range(&self) -> anyhow::Result<(i64, i64, i32)> {
+        let offset = match self.tz.to_uppercase().as_str() {
+            "WIB" => 7,
+            "WITA" => 8,
+            "WIT" => 9,
+            other => anyhow::bail!("unknown time zone `{other}`: use WIB, WITA or WIT"),
+        };
+        let parse = |flag: &str, value: &str| {
+            teduh::case::time::parse_date(value, offset)
+                .with_context(|| format!("--{flag} `{value}` is not a date like 2026-11-23"))
+        };
+        let (from, to) = (parse("from", &self.from)?, parse("to", &self.to)? + 86_400_000);
+        anyhow::ensure!(from < to, "--from is after --to");
+        Ok((from, to, offset))
+    }
+}
+
+#[derive(Subcommand)]
+enum RosterCommand {
+    /// Validate a roster CSV against the stored providers and replace their shifts (all or nothing).
+    Import {
+        /// Roster file (CSV, see docs/rosters.md).
+        file: PathBuf,
+        /// Only validate; store nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Who is on call at this moment, for one provider or all.
+    Now {
+        /// Provider id (default: every provider with a roster).
+        provider: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CasesCommand {
+    /// Write cases opened in a period as CSV for SIMFONI PPA data entry (no message text).
+    Export {
+        #[command(flatten)]
+        period: Period,
+        /// Columns to write, comma-separated (default: all; see docs/cases.md).
+        #[arg(long, value_delimiter = ',')]
+        columns: Vec<String>,
+        /// File to write instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Time to accept per provider (p50, p90, max) and how far escalation climbed.
+    ResponseTimes {
+        #[command(flatten)]
+        period: Period,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProvidersCommand {
+    /// Validate a directory file and replace the stored directory with it (all or nothing).
+    Import {
+        /// Directory file (YAML, see docs/providers.md).
+        file: PathBuf,
+        /// Only validate; store nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// List the stored providers.
+    List,
+}
+
+#[derive(Subcommand)]
+enum FlowsCommand {
+    /// Check every flow and report all problems with file:line.
+    Check {
+        /// Flows directory (default: the configured one).
+        dir: Option<PathBuf>,
+        /// Locales directory (default: the configured one).
+        #[arg(long)]
+        locales: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of flow files (committed as flows/schema.json).
+    Schema,
+}
+
+fn init_logging(config: &Config, quiet: bool) {
+    let default = if quiet { "warn" } else { "info" };
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A closed log pipe must not take the helpline down: tracing would report the failed
+        // write with eprintln!, which panics on a broken pipe.
+        .log_internal_errors(false)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let config = Config::from_env(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            init_logging(&config, false);
+            serve(&config).await?;
+        }
+        Command::Chat { lang, flow, user } => {
+            init_logging(&config, true);
+            let runtime = app::runtime(&config, flow.as_deref()).await?;
+            let options = ConsoleOptions::for_stdin(user, lang);
+            let stdin = BufReader::new(tokio::io::stdin());
+            console::run(&runtime, &options, stdin, tokio::io::stdout()).await?;
+            runtime.store().close().await;
+        }
+        Command::Flows { command: FlowsCommand::Check { dir, locales } } => {
+            // The configured entry flow only has to exist in the configured flows directory.
+            let entry = dir.is_none().then_some(config.entry_flow.as_str());
+            let flows_dir = dir.unwrap_or_else(|| config.flows_dir.clone());
+            let locales_dir = locales.unwrap_or_else(|| config.locales_dir.clone());
+            return Ok(check_flows(&flows_dir, &locales_dir, &config.default_lang, entry));
+        }
+        Command::Flows { command: FlowsCommand::Schema } => {
+            print!("{}", schema::flow_schema_json());
+        }
+        Command::Providers { command: ProvidersCommand::Import { file, check } } => {
+            let regions = teduh::directory::Regions::embedded()?;
+            let providers = match teduh::directory::provider::read_directory(&file, &regions) {
+                Ok(p) => p,
+                Err(errors) => {
+                    for e in &errors {
+                        if e.line > 0 {
+                            println!("{}:{}: {}", file.display(), e.line, e.message);
+                        } else {
+                            println!("{}: {}", file.display(), e.message);
+                        }
+                    }
+                    println!("{} problem(s) found; nothing was imported", errors.len());
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let counselors: usize = providers.iter().map(|p| p.counselors.len()).sum();
+            if check {
+                println!(
+                    "{}: {} provider(s), {counselors} counselor(s): no problems",
+                    file.display(),
+                    providers.len()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let store = teduh::store::Store::open(&config.effective_database_url()).await?;
+            store.replace_providers(&providers).await?;
+            store.close().await;
+            println!(
+                "imported {} provider(s) and {counselors} counselor(s) from {}",
+                providers.len(),
+                file.display()
+            );
+        }
+        Command::Providers { command: ProvidersCommand::List } => {
+            let store = teduh::store::Store::open(&config.effective_database_url()).await?;
+            for p in store.providers().await? {
+                let region = if p.region.is_empty() { "national" } else { p.region.as_str() };
+                println!("{}\t{}\t{}\t{}", p.id, p.kind.as_str(), region, p.name);
+            }
+            store.close().await;
+        }
+        Command::Roster { command: RosterCommand::Import { file, check } } => {
+            use teduh::escalation::roster::{read_roster, roster_providers};
+            let store = teduh::store::Store::open(&config.effective_database_url()).await?;
+            let providers = store.providers().await?;
+            let shifts = match read_roster(&file, &providers) {
+                Ok(s) => s,
+                Err(errors) => {
+                    for e in &errors {
+                        if e.line > 0 {
+                            println!("{}:{}: {}", file.display(), e.line, e.message);
+                        } else {
+                            println!("{}: {}", file.display(), e.message);
+                        }
+                    }
+                    println!("{} problem(s) found; nothing was imported", errors.len());
+                    store.close().await;
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let ids = roster_providers(&shifts);
+            if check {
+                println!(
+                    "{}: {} shift(s) for {} provider(s): no problems",
+                    file.display(),
+                    shifts.len(),
+                    ids.len()
+                );
+            } else {
+                store.replace_roster(&ids, &shifts).await?;
+                println!(
+                    "imported {} shift(s) for {} provider(s) from {}",
+                    shifts.len(),
+                    ids.len(),
+                    file.display()
+                );
+            }
+            store.close().await;
+        }
+        Command::Roster { command: RosterCommand::Now { provider } } => {
+            use teduh::clock::Clock;
+            let store = teduh::store::Store::open(&config.effective_database_url()).await?;
+            let (shifts, providers) = (store.roster().await?, store.providers().await?);
+            store.close().await;
+            let text = teduh::escalation::roster::format_on_call(
+                &shifts,
+                &providers,
+                provider.as_deref(),
+                SystemClock.now_ms(),
+            )?;
+            print!("{text}");
+        }
+        Command::Cases { command: CasesCommand::Export { period, columns, out } } => {
+            let (from, to, offset) = period.range()?;
+            let store = teduh::store::Store::open(&config.effective_database_url()).await?;
+            let directory = app::directory(&store).await?;
+            let records = store.cases_between(from, to).await?;
+            let csv = teduh::case::export::export_csv(&records, &directory, &columns, offset)?;
+            store.close().await;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, csv).with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("{} case(s) written to {}", records.len(), path.display());
+                }
+                None => print!("{csv}"),
+            }
+        }
+        Command::Report { command: ReportCommand::ResponseTimes { period } } => {
+            let (from, to, _) = period.range()?;
+            let store = teduh::store::Store::open(&config.effective_database_url()).await?;
+            let records = store.cases_between(from, to).await?;
+            store.close().await;
+            print!("{}", teduh::case::report::render(&teduh::case::report::response_times(&records)));
+        }
+        Command::Migrate => {
+            init_logging(&config, false);
+            let store = teduh::store::Store::open(&config.effective_database_url()).await?;
+            tracing::info!(backend = store.backend(), "migrations applied");
+            store.close().await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_flows(flows_dir: &Path, locales_dir: &Path, default_lang: &str, entry: Option<&str>) -> ExitCode {
+    match teduh::flow::check_all(flows_dir, locales_dir, default_lang, entry) {
+        Ok((_, set)) => {
+            let files = load::flow_files(flows_dir).map(|f| f.len()).unwrap_or(0);
+            println!("{} flow(s) in {files} file(s): no problems", set.flows.len());
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            println!("{problems}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: &Config) -> anyhow::Result<()> {
+    let runtime = app::runtime(config, None).await?;
+    let store = runtime.store().clone();
+    let channels = config.channels();
+    tracing::info!(
+        backend = store.backend(),
+        flows = runtime.engine().flows().flows.len(),
+        providers = runtime.engine().directory().providers.len(),
+        channels = %if channels.is_empty() { "none".to_string() } else { channels.join(",") },
+        "Teduh starting"
+    );
+    if channels.is_empty() {
+        tracing::warn!(
+            "no channels are enabled: set TELEGRAM_BOT_TOKEN, WHATSAPP_ACCESS_TOKEN or SMS variables (docs/channels.md)"
+        );
+    }
+
+    // One shutdown signal for the HTTP server and every background task.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    // Escalation: the shipped policies unless the operator keeps her own next to the flows.
+    let policies_path = std::path::Path::new("escalation/policies.yaml");
+    let policies = if policies_path.exists() {
+        teduh::escalation::policy::load_policies(policies_path)
+    } else {
+        teduh::escalation::policy::Policies::shipped()
+    }
+    .map_err(|errors| {
+        let lines: Vec<String> =
+            errors.iter().map(|e| format!("{}:{}: {}", policies_path.display(), e.line, e.message)).collect();
+        anyhow::anyhow!("escalation policies have problems:\n{}", lines.join("\n"))
+    })?;
+    let escalator = teduh::escalation::run::Escalator::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        Arc::new(policies),
+        runtime.engine().shared_directory(),
+        runtime.engine().shared_i18n(),
+    );
+    let runtime = runtime.with_escalator(Arc::new(escalator.clone()));
+    let inbox_wake = Arc::new(tokio::sync::Notify::new());
+    let ingress = Ingress::new(runtime.clone(), inbox_wake.clone());
+    let mut senders: Vec<Arc<dyn Sender>> = Vec::new();
+    let mut app = router(AppState { store: store.clone() });
+    let mut tasks = Vec::new();
+    if let Some(tg) = &config.telegram {
+        senders.push(Arc::new(telegram::TelegramSender::new(tg.clone())?));
+        if tg.is_webhook() {
+            app = app.merge(telegram::routes(ingress.clone(), tg.clone()));
+        } else {
+            tasks.push(tokio::spawn(telegram::poll(
+                ingress.clone(),
+                tg.clone(),
+                until_stopped(stopped.clone()),
+            )));
+        }
+    }
+    if let Some(wa) = &config.whatsapp {
+        senders.push(Arc::new(whatsapp::WhatsAppSender::new(wa.clone())));
+        app = app.merge(whatsapp::routes(ingress.clone(), wa.clone()));
+    }
+    if let Some(sms_config) = &config.sms {
+        senders.push(Arc::new(sms::SmsSender::new(sms_config.clone(), store.clone())?));
+        app = app.merge(sms::routes(ingress.clone(), sms_config.clone()));
+    }
+    let dispatcher = Dispatcher::new(store.clone(), Arc::new(SystemClock), senders);
+    tasks.push(tokio::spawn(runtime.clone().run_inbox(
+        inbox_wake,
+        dispatcher.waker(),
+        until_stopped(stopped.clone()),
+    )));
+    tasks.push(tokio::spawn(escalator.run(dispatcher.waker(), until_stopped(stopped.clone()))));
+    tasks.push(tokio::spawn(dispatcher.run(until_stopped(stopped.clone()))));
+
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {} (set TEDUH_BIND)", config.bind))?;
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    if let Some(tg) = config.telegram.clone().filter(|t| t.is_webhook()) {
+        // Telegram must know where to deliver; keep trying in the background if it is down.
+        tasks.push(tokio::spawn(async move {
+            for attempt in 1..=5u32 {
+                match telegram::register_webhook(&tg).await {
+                    Ok(()) => return tracing::info!("telegram webhook registered"),
+                    Err(e) => tracing::warn!(attempt, error = %e, "telegram webhook registration failed"),
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2u64.pow(attempt))).await;
+            }
+        }));
+    }
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    // Stop taking work, let in-flight steps and sends finish, then close the database.
+    let _ = stop.send(true);
+    for task in tasks {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,348 @@
+//! The impure shell around the engine: load a conversation, step it, commit the result.
+
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::channel::{Inbound, InboundEvent};
+use crate::clock::Clock;
+use crate::flow::{Effect, Engine, EngineError, Event, Reply, State};
+use crate::store::{Accepted, Conversation, OpenedCase, PendingInbound, StepWrite, Store, StoreError};
+
+/// Why an event could not be handled.
+#[derive(Debug, Error)]
+pub enum RuntimeError {
+    /// Storage failed; nothing of the step was written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What handling one event produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Conversation id after the step.
+    pub conversation_id: String,
+    /// Messages for the person, in order.
+    pub replies: Vec<Reply>,
+    /// Every effect of the step (including the sends), for channels and notes.
+    pub effects: Vec<Effect>,
+    /// Cases the step opened, with the effect that opened each.
+    pub opened_cases: Vec<OpenedCase>,
+}
+
+/// Steps conversations and stores the results.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    engine: Engine,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    escalator: Option<Arc<crate::escalation::run::Escalator>>,
+}
+
+/// Inbound messages stepped per round.
+const INBOX_BATCH: i64 = 200;
+
+/// How many times a step is retried when another writer changed the conversation first.
+const CONFLICT_RETRIES: usize = 5;
+
+impl Runtime {
+    /// Builds a runtime.
+    pub fn new(engine: Engine, store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self { engine, store, clock, escalator: None }
+    }
+
+    /// The same runtime, handing counselors' messages to `escalator`.
+    pub fn with_escalator(mut self, escalator: Arc<crate::escalation::run::Escalator>) -> Self {
+        self.escalator = Some(escalator);
+        self
+    }
+
+    /// The store in use.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The engine in use.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Whether the person has a conversation waiting for an answer.
+    pub async fn is_active(&self, channel: &str, contact: &str) -> Result<bool, RuntimeError> {
+        Ok(self.store.conversation(channel, contact).await?.is_some_and(|c| c.state.is_active()))
+    }
+
+    /// Handles one event of a person on a channel. `lang_hint` sets the language of a new
+    /// conversation (e.g. from the channel's profile); an existing one keeps its own.
+    pub async fn handle(
+        &self,
+        channel: &str,
+        contact: &str,
+        event: &Event,
+        lang_hint: Option<&str>,
+    ) -> Result<Outcome, RuntimeError> {
+        self.handle_with(channel, contact, event, lang_hint, &StepWrite::default()).await
+    }
+
+    /// `handle`, writing what `write` asks for in the same transaction as the step.
+    pub async fn handle_with(
+        &self,
+        channel: &str,
+        contact: &str,
+        event: &Event,
+        lang_hint: Option<&str>,
+        write: &StepWrite<'_>,
+    ) -> Result<Outcome, RuntimeError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_handle(channel, contact, event, lang_hint, write).await {
+                Err(RuntimeError::Store(StoreError::Conflict(_))) if attempt < CONFLICT_RETRIES => {
+                    continue;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_handle(
+        &self,
+        channel: &str,
+        contact: &str,
+        event: &Event,
+        lang_hint: Option<&str>,
+        write: &StepWrite<'_>,
+    ) -> Result<Outcome, RuntimeError> {
+        let i18n = self.engine.i18n();
+        let new_lang = lang_hint.filter(|l| i18n.has_lang(l)).unwrap_or(i18n.default_lang()).to_string();
+        let conversation = match self.store.conversation(channel, contact).await {
+            Ok(Some(c)) => c,
+            Ok(None) => Conversation::new(channel, contact, State::new(new_lang)),
+            Err(StoreError::CorruptState { id, .. }) => {
+                // An unreadable state must not lock her out: start over, keeping the row.
+                tracing::warn!(conversation = %id, "unreadable conversation state, starting over");
+                let mut c = Conversation::new(channel, contact, State::new(new_lang));
+                c.version = self.current_version(channel, contact).await?;
+                c.id = id;
+                c
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (state, effects) = match self.engine.step(&conversation.state, event) {
+            Ok(step) => (step.state, step.effects),
+            Err(error) => {
+                // The conversation stays where it was; she is told something went wrong and
+                // how to get help, rather than hearing nothing.
+                log_engine_error(&conversation.id, &error);
+                let text = i18n.render(&conversation.state.lang, "error-internal", &conversation.state.vars);
+                let reply = Reply { text, choices: Vec::new(), expect: None };
+                (conversation.state.clone(), vec![Effect::Send(reply)])
+            }
+        };
+        let committed =
+            self.store.commit_with(&conversation, &state, &effects, self.clock.now_ms(), write).await?;
+        tracing::debug!(
+            conversation = %committed.conversation_id,
+            channel,
+            effects = effects.len(),
+            "step committed"
+        );
+        let replies = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(r) => Some(r.clone()),
+                _ => None,
+            })
+            .collect();
+        Ok(Outcome {
+            conversation_id: committed.conversation_id,
+            replies,
+            effects,
+            opened_cases: committed.opened_cases,
+        })
+    }
+
+    async fn current_version(&self, channel: &str, contact: &str) -> Result<i64, StoreError> {
+        crate::store::on_pool!(self.store(), pool => {
+            let v: Option<i64> = sqlx::query_scalar("SELECT version FROM conversations WHERE channel = $1 AND contact_key = $2")
+                .bind(channel)
+                .bind(contact)
+                .fetch_optional(pool)
+                .await?;
+            Ok(v.unwrap_or(0))
+        })
+    }
+
+    /// Fires flow timers due now (all, or only one person's); returns the outcomes with the
+    /// channel and contact they belong to, so callers can deliver the replies.
+    pub async fn fire_due_timers(
+        &self,
+        limit: i64,
+        only: Option<(&str, &str)>,
+    ) -> Result<Vec<(String, String, Outcome)>, RuntimeError> {
+        let due = self.store.due_timers(self.clock.now_ms(), limit, only).await?;
+        let mut out = Vec::with_capacity(due.len());
+        for timer in due {
+            let event = Event::Timeout { seq: timer.seq as u64 };
+            // Channel conversations get their timeout replies through the outbox; the console
+            // prints them itself.
+            let write = StepWrite {
+                outbox: timer.channel != crate::channel::console::CHANNEL,
+                ..StepWrite::default()
+            };
+            let outcome = self.handle_with(&timer.channel, &timer.contact_key, &event, None, &write).await?;
+            // Removed only after the step committed, so a crash in between fires it again
+            // (the engine ignores a timeout it has already acted on).
+            self.store.delete_timer(&timer.conversation_id, timer.seq).await?;
+            out.push((timer.channel, timer.contact_key, outcome));
+        }
+        Ok(out)
+    }
+}
+
+impl Runtime {
+    /// The clock in use.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Stores an inbound message durably (dropping a duplicate delivery). Webhooks call this
+    /// before answering 2xx; the step runs later in `process_pending`.
+    pub async fn accept(&self, inbound: &Inbound) -> Result<Accepted, RuntimeError> {
+        let accepted = self.store.accept_inbound(inbound, self.clock.now_ms()).await?;
+        if let Accepted::New(id) = accepted {
+            tracing::debug!(inbound = id, channel = %inbound.channel, "inbound stored");
+        }
+        Ok(accepted)
+    }
+
+    /// Steps every stored, unprocessed inbound message: one conversation's messages in order,
+    /// one at a time; different conversations side by side. Returns how many were processed.
+    pub async fn process_pending(&self, limit: i64) -> Result<usize, RuntimeError> {
+        let pending = self.store.pending_inbound(limit).await?;
+        let mut groups: Vec<Vec<PendingInbound>> = Vec::new();
+        for message in pending {
+            let key = (&message.inbound.channel, &message.inbound.contact);
+            match groups.iter_mut().find(|g| (&g[0].inbound.channel, &g[0].inbound.contact) == key) {
+                Some(group) => group.push(message),
+                None => groups.push(vec![message]),
+            }
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for group in groups {
+            let runtime = self.clone();
+            tasks.spawn(async move {
+                let mut done = 0;
+                for message in group {
+                    // A failure leaves this and the later messages of the conversation for the
+                    // next round, so order is kept.
+                    if let Err(error) = runtime.process_one(&message).await {
+                        tracing::warn!(inbound = message.id, error = %error, "inbound step failed; will retry");
+                        break;
+                    }
+                    done += 1;
+                }
+                done
+            });
+        }
+        let mut processed = 0;
+        while let Some(result) = tasks.join_next().await {
+            processed += result.unwrap_or(0);
+        }
+        Ok(processed)
+    }
+
+    /// Runs the inbox worker until `shutdown` resolves: steps what webhooks stored, then wakes
+    /// the outbox dispatcher.
+    pub async fn run_inbox(
+        self,
+        wake: std::sync::Arc<tokio::sync::Notify>,
+        outbox: std::sync::Arc<tokio::sync::Notify>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            let processed = match self.process_pending(INBOX_BATCH).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "inbox processing failed");
+                    0
+                }
+            };
+            if processed > 0 {
+                outbox.notify_one();
+                continue;
+            }
+            // Flow timeouts come due here too.
+            match self.fire_due_timers(INBOX_BATCH, None).await {
+                Ok(fired) if !fired.is_empty() => {
+                    outbox.notify_one();
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "firing timers failed"),
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+            }
+        }
+    }
+
+    async fn process_one(&self, message: &PendingInbound) -> Result<(), RuntimeError> {
+        let inbound = &message.inbound;
+        if let InboundEvent::Text { text } = &inbound.event
+            && let Some(opt) = crate::channel::opt_out(&inbound.channel, text)
+        {
+            // Carrier opt-out words are honoured before any flow sees them.
+            let at = opt.then(|| self.clock.now_ms());
+            self.store.set_opted_out(&inbound.channel, &inbound.contact, at).await?;
+            if opt {
+                self.store.mark_inbound_processed(message.id, self.clock.now_ms()).await?;
+                tracing::info!(inbound = message.id, channel = %inbound.channel, "contact opted out");
+                return Ok(());
+            }
+        }
+        // Counselors answer notifications here; their messages never reach the flows.
+        if let Some(escalator) = &self.escalator
+            && let Some((counselor, provider)) = escalator.counselor_at(&inbound.channel, &inbound.contact)
+        {
+            let outcome = escalator
+                .counselor_message(counselor, provider, &inbound.channel, &inbound.contact, &inbound.event)
+                .await?;
+            self.store.mark_inbound_processed(message.id, self.clock.now_ms()).await?;
+            if let crate::escalation::run::CounselorOutcome::Closed { channel, contact } = outcome {
+                // Her case is closed: she is asked how it went.
+                let write = StepWrite { outbox: true, ..StepWrite::default() };
+                self.handle_with(&channel, &contact, &Event::Begin("survey".into()), None, &write).await?;
+            }
+            return Ok(());
+        }
+        // While a counselor holds her case and no question is waiting, her words go to the
+        // counselor; keywords (emergency, exit, forget) still reach the flows.
+        if let Some(escalator) = &self.escalator
+            && let InboundEvent::Text { text } = &inbound.event
+            && !self.engine.flows().triggers.iter().any(|t| t.keywords.contains(&crate::text::fold(text)))
+            && let Some(conversation) = self.store.conversation(&inbound.channel, &inbound.contact).await?
+            && !conversation.state.is_active()
+            && escalator.relay_from_survivor(&conversation.id, text).await?
+        {
+            self.store.mark_inbound_processed(message.id, self.clock.now_ms()).await?;
+            return Ok(());
+        }
+        let attachment = match &inbound.event {
+            InboundEvent::Media { kind, reference } => Some((kind.as_str(), reference.as_str())),
+            _ => None,
+        };
+        let write = StepWrite { inbound_id: Some(message.id), outbox: true, attachment };
+        let event = inbound.event.to_event();
+        self.handle_with(&inbound.channel, &inbound.contact, &event, inbound.lang_hint.as_deref(), &write)
+            .await?;
+        Ok(())
+    }
+}
+
+fn log_engine_error(conversation: &str, error: &EngineError) {
+    tracing::error!(conversation, error = %error, "flow step failed");
+}

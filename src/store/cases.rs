@@ -1,0 +1,133 @@
+//! Case queries for exports and reports.
+
+use sqlx::Row;
+
+use super::conversation::{CaseEvent, CaseRow, case_row};
+use super::{Store, StoreError, on_pool};
+
+/// A case with its creation time and timeline, for exports and reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseRecord {
+    /// The case.
+    pub case: CaseRow,
+    /// When it was opened (ms since the epoch).
+    pub created_at: i64,
+    /// Its timeline, oldest first.
+    pub events: Vec<CaseEvent>,
+}
+
+impl Store {
+    /// Cases opened in `[from_ms, to_ms)`, oldest first, each with its timeline.
+    pub async fn cases_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<CaseRecord>, StoreError> {
+        let rows: Vec<(CaseRow, i64)> = on_pool!(self, pool => {
+            sqlx::query(
+                "SELECT id, code, conversation_id, priority, category, status, region_code, provider_id, fields, \
+                 created_at FROM cases WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, code",
+            )
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| -> Result<(CaseRow, i64), sqlx::Error> {
+                let created: i64 = r.try_get("created_at")?;
+                Ok((case_row(r)?, created))
+            })
+            .collect::<Result<Vec<_>, _>>()?
+        });
+        let mut out = Vec::with_capacity(rows.len());
+        for (case, created_at) in rows {
+            let events = self.case_events(&case.id).await?;
+            out.push(CaseRecord { case, created_at, events });
+        }
+        Ok(out)
+    }
+
+    /// Adds a timeline event to a case (escalation steps, acceptance, notes, closing).
+    pub async fn add_case_event(
+        &self,
+        case_id: &str,
+        at_ms: i64,
+        kind: &str,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query("INSERT INTO case_events (case_id, at, kind, detail) VALUES ($1, $2, $3, $4)")
+                .bind(case_id)
+                .bind(at_ms)
+                .bind(kind)
+                .bind(detail)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Sets a case's status (`new`, `escalating`, `accepted`, `in_progress`, `referred`, `closed`).
+    pub async fn set_case_status(&self, case_id: &str, status: &str) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query("UPDATE cases SET status = $1 WHERE id = $2").bind(status).bind(case_id).execute(pool).await?;
+        });
+        Ok(())
+    }
+}
+
+/// The result of a counselor accepting a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acceptance {
+    /// She now owns the case.
+    Won,
+    /// Someone else took it first.
+    TakenBy(String),
+    /// No such case, or it is closed.
+    Unavailable,
+}
+
+impl Store {
+    /// Gives the case to `counselor` unless another counselor already has it: one conditional
+    /// update decides, so two simultaneous accepts can never both win. The winner's acceptance
+    /// is recorded on the timeline with `detail`.
+    pub async fn accept_case(
+        &self,
+        case_id: &str,
+        counselor: &str,
+        detail: &str,
+        now_ms: i64,
+    ) -> Result<Acceptance, StoreError> {
+        let outcome = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let won = sqlx::query(
+                "UPDATE cases SET accepted_by = $1, accepted_at = $2, status = 'accepted' \
+                 WHERE id = $3 AND accepted_by IS NULL AND status <> 'closed'",
+            )
+            .bind(counselor)
+            .bind(now_ms)
+            .bind(case_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            let outcome = if won {
+                sqlx::query("INSERT INTO case_events (case_id, at, kind, detail) VALUES ($1, $2, 'accepted', $3)")
+                    .bind(case_id)
+                    .bind(now_ms)
+                    .bind(detail)
+                    .execute(&mut *tx)
+                    .await?;
+                Acceptance::Won
+            } else {
+                let holder: Option<Option<String>> = sqlx::query_scalar("SELECT accepted_by FROM cases WHERE id = $1")
+                    .bind(case_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                match holder {
+                    Some(Some(by)) => Acceptance::TakenBy(by),
+                    _ => Acceptance::Unavailable,
+                }
+            };
+            tx.commit().await?;
+            outcome
+        });
+        Ok(outcome)
+    }
+}

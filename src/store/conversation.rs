@@ -1,0 +1,512 @@
+//! Conversations, flow timers and cases: one step's writes commit in one transaction.
+
+use sqlx::Row;
+
+use super::outbox::lane;
+use super::{Store, StoreError, on_pool};
+use crate::channel::OutgoingPayload;
+use crate::flow::model::Priority;
+use crate::flow::{Effect, State};
+
+/// A conversation as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    /// Stable id (a UUID), changed when the person asks to be forgotten.
+    pub id: String,
+    /// Channel name, e.g. `console`, `telegram`.
+    pub channel: String,
+    /// The person's key on that channel.
+    pub contact_key: String,
+    /// Engine state.
+    pub state: State,
+    /// Optimistic-concurrency version; 0 for a conversation not stored yet.
+    pub version: i64,
+}
+
+impl Conversation {
+    /// A conversation not stored yet.
+    pub fn new(channel: &str, contact_key: &str, state: State) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            channel: channel.to_string(),
+            contact_key: contact_key.to_string(),
+            state,
+            version: 0,
+        }
+    }
+}
+
+/// What a commit changed that the caller may need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    /// The conversation id after the step (new if the person was forgotten).
+    pub conversation_id: String,
+    /// Its new version.
+    pub version: i64,
+    /// Cases opened by the step, in order.
+    pub opened_cases: Vec<OpenedCase>,
+}
+
+/// A case a step opened, and the effect that opened it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenedCase {
+    /// Index of the effect (`open_case`, or the `escalate`/`handoff` that needed a case).
+    pub effect: usize,
+    /// The case's short code.
+    pub code: String,
+}
+
+/// A flow timer whose time has come.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueTimer {
+    /// Conversation id.
+    pub conversation_id: String,
+    /// Channel of the conversation.
+    pub channel: String,
+    /// Contact key of the conversation.
+    pub contact_key: String,
+    /// Sequence number to fire with.
+    pub seq: i64,
+}
+
+/// A case as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseRow {
+    /// Case id.
+    pub id: String,
+    /// Short code counselors use.
+    pub code: String,
+    /// Conversation, unless the person was forgotten.
+    pub conversation_id: Option<String>,
+    /// Priority name.
+    pub priority: String,
+    /// Category, if known.
+    pub category: Option<String>,
+    /// `open` or `closed`.
+    pub status: String,
+    /// Region code, when known.
+    pub region_code: Option<String>,
+    /// Provider the case is for, when known.
+    pub provider_id: Option<String>,
+    /// Answers recorded with the case, as a JSON object.
+    pub fields: Option<String>,
+}
+
+/// A satisfaction answer as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SurveyRow {
+    /// Provider rated, when known.
+    pub provider_id: Option<String>,
+    /// Code of the case it followed, when there was one.
+    pub case_code: Option<String>,
+    /// Rating from 1 to 5.
+    pub rating: Option<i64>,
+    /// Optional comment.
+    pub comment: Option<String>,
+    /// When, in ms since the epoch.
+    pub created_at: i64,
+}
+
+/// One timeline entry of a case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseEvent {
+    /// When, in ms since the epoch.
+    pub at: i64,
+    /// What happened: `opened`, `escalation_requested`, `handoff_requested`, `contact_withdrawn`.
+    pub kind: String,
+    /// Detail such as the policy name.
+    pub detail: Option<String>,
+}
+
+fn case_code() -> String {
+    // Short and unambiguous when read aloud or typed on a phone keypad.
+    let raw = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+    format!("K-{}", &raw[..6])
+}
+
+fn state_json(state: &State) -> String {
+    // State holds only strings, numbers and maps: serialisation cannot fail.
+    serde_json::to_string(state).unwrap_or_else(|_| "{}".to_string())
+}
+
+const INSERT_OUTBOX: &str = "INSERT INTO outbox (channel, contact_key, conversation_id, lane, payload, status, \
+     attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6)";
+const RECENT_SENT: &str = "SELECT provider_message_id FROM outbox WHERE channel = $1 AND contact_key = $2 \
+     AND status IN ('sent', 'delivered', 'read') AND updated_at >= $3 ORDER BY id DESC";
+/// Telegram lets a bot delete its messages in a private chat for 48 hours.
+const CLEARABLE_MS: i64 = 48 * 3600 * 1000;
+
+fn outgoing_json(payload: &OutgoingPayload) -> String {
+    // Replies hold only strings: serialisation cannot fail.
+    serde_json::to_string(payload).unwrap_or_default()
+}
+
+/// What a channel step writes besides the conversation itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepWrite<'a> {
+    /// Inbox row this step processes.
+    pub inbound_id: Option<i64>,
+    /// Queue replies in the outbox (channels); the console prints them instead.
+    pub outbox: bool,
+    /// An attachment reference to keep: kind and provider reference.
+    pub attachment: Option<(&'a str, &'a str)>,
+}
+
+const INSERT_CONVERSATION: &str = "INSERT INTO conversations \
+     (id, channel, contact_key, state, version, created_at, updated_at) VALUES ($1, $2, $3, $4, 1, $5, $5) \
+     ON CONFLICT (channel, contact_key) DO NOTHING";
+const UPDATE_CONVERSATION: &str = "UPDATE conversations SET state = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4";
+const UPSERT_TIMER: &str = "INSERT INTO flow_timers (conversation_id, seq, due_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (conversation_id) DO UPDATE SET seq = excluded.seq, due_at = excluded.due_at";
+const INSERT_CASE: &str = "INSERT INTO cases \
+     (id, code, conversation_id, priority, category, status, created_at, region_code, provider_id, fields) \
+     VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9)";
+const INSERT_SURVEY: &str = "INSERT INTO survey_responses (id, provider_id, case_code, rating, comment, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+const LATEST_CASE_CODE: &str =
+    "SELECT code FROM cases WHERE conversation_id = $1 ORDER BY created_at DESC, id LIMIT 1";
+const INSERT_CASE_EVENT: &str = "INSERT INTO case_events (case_id, at, kind, detail) VALUES ($1, $2, $3, $4)";
+const LATEST_OPEN_CASE: &str = "SELECT id FROM cases WHERE conversation_id = $1 AND status = 'open' ORDER BY created_at DESC, id LIMIT 1";
+
+/// Runs one statement with its parameters inside the open transaction.
+macro_rules! exec {
+    ($tx:ident, $sql:expr $(, $arg:expr)* $(,)?) => {
+        sqlx::query($sql)$(.bind($arg))*.execute(&mut *$tx).await?
+    };
+}
+
+impl Store {
+    /// The conversation of a person on a channel, if one is stored.
+    pub async fn conversation(
+        &self,
+        channel: &str,
+        contact_key: &str,
+    ) -> Result<Option<Conversation>, StoreError> {
+        let row = on_pool!(self, pool => {
+            sqlx::query("SELECT id, state, version FROM conversations WHERE channel = $1 AND contact_key = $2")
+                .bind(channel)
+                .bind(contact_key)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| -> Result<(String, String, i64), sqlx::Error> {
+                    Ok((r.try_get("id")?, r.try_get("state")?, r.try_get("version")?))
+                })
+                .transpose()?
+        });
+        let Some((id, state, version)) = row else {
+            return Ok(None);
+        };
+        let state: State = serde_json::from_str(&state)
+            .map_err(|e| StoreError::CorruptState { id: id.clone(), message: e.to_string() })?;
+        Ok(Some(Conversation {
+            id,
+            channel: channel.to_string(),
+            contact_key: contact_key.to_string(),
+            state,
+            version,
+        }))
+    }
+
+    /// Writes a step atomically: the new state (checked against the version it was read at),
+    /// timers, and case records for the step's effects.
+    pub async fn commit(
+        &self,
+        conversation: &Conversation,
+        state: &State,
+        effects: &[Effect],
+        now_ms: i64,
+    ) -> Result<Committed, StoreError> {
+        self.commit_with(conversation, state, effects, now_ms, &StepWrite::default()).await
+    }
+
+    /// `commit`, plus what a channel step writes in the same transaction: the inbox row marked
+    /// processed, replies queued in the outbox, an attachment reference.
+    pub async fn commit_with(
+        &self,
+        conversation: &Conversation,
+        state: &State,
+        effects: &[Effect],
+        now_ms: i64,
+        write: &StepWrite<'_>,
+    ) -> Result<Committed, StoreError> {
+        let json = state_json(state);
+        // Replies in a step that reports an emergency go in the urgent lane.
+        let urgent = effects.iter().any(|e| {
+            matches!(e, Effect::Escalate { .. } | Effect::OpenCase { priority: Priority::Urgent, .. })
+        });
+        let reply_lane = if urgent { lane::URGENT } else { lane::REPLY };
+        let (channel, contact) = (&conversation.channel, &conversation.contact_key);
+        let mut id = conversation.id.clone();
+        let mut version = conversation.version + 1;
+        let mut opened_cases = Vec::new();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let written = if conversation.version == 0 {
+                exec!(tx, INSERT_CONVERSATION, &id, channel, contact, &json, now_ms)
+            } else {
+                exec!(tx, UPDATE_CONVERSATION, &json, now_ms, &id, conversation.version)
+            };
+            if written.rows_affected() == 0 {
+                return Err(StoreError::Conflict(id));
+            }
+            if let Some(inbound) = write.inbound_id {
+                exec!(tx, "UPDATE inbound SET processed_at = $1 WHERE id = $2", now_ms, inbound);
+            }
+            if let Some((kind, reference)) = write.attachment {
+                exec!(tx, "INSERT INTO attachments (conversation_id, channel, kind, reference, received_at) \
+                    VALUES ($1, $2, $3, $4, $5)", &id, channel, kind, reference, now_ms);
+            }
+            // The case this step is working on: effects after an `open_case` refer to it.
+            let mut current_case: Option<String> = None;
+            for (index, effect) in effects.iter().enumerate() {
+                match effect {
+                    Effect::SetTimer { seq, after_secs } => {
+                        let due = now_ms.saturating_add((*after_secs as i64).saturating_mul(1000));
+                        exec!(tx, UPSERT_TIMER, &id, *seq as i64, due);
+                    }
+                    Effect::CancelTimer => {
+                        exec!(tx, "DELETE FROM flow_timers WHERE conversation_id = $1", &id);
+                    }
+                    Effect::OpenCase { priority, category, region, provider, fields } => {
+                        let case_id = uuid::Uuid::new_v4().to_string();
+                        let code = case_code();
+                        let fields = (!fields.is_empty()).then(|| serde_json::to_string(fields).unwrap_or_default());
+                        exec!(tx, INSERT_CASE, &case_id, &code, &id, priority.as_str(), category.as_deref(), now_ms,
+                            region.as_deref(), provider.as_deref(), fields.as_deref());
+                        exec!(tx, INSERT_CASE_EVENT, &case_id, now_ms, "opened", None::<&str>);
+                        opened_cases.push(OpenedCase { effect: index, code });
+                        current_case = Some(case_id);
+                    }
+                    Effect::RecordSurvey { rating, comment, provider } => {
+                        let case_code: Option<String> = sqlx::query_scalar(LATEST_CASE_CODE)
+                            .bind(&id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        let rating = rating.map(|r| r.round() as i64);
+                        exec!(tx, INSERT_SURVEY, uuid::Uuid::new_v4().to_string(), provider.as_deref(),
+                            case_code.as_deref(), rating, comment.as_deref(), now_ms);
+                    }
+                    Effect::Escalate { policy: detail } | Effect::Handoff { service: detail } => {
+                        let (kind, default_priority) = match effect {
+                            Effect::Escalate { .. } => ("escalation_requested", Priority::Urgent),
+                            _ => ("handoff_requested", Priority::Normal),
+                        };
+                        let open: Option<String> = match &current_case {
+                            Some(c) => Some(c.clone()),
+                            None => sqlx::query_scalar(LATEST_OPEN_CASE).bind(&id).fetch_optional(&mut *tx).await?,
+                        };
+                        // Escalation and handoff always concern a case: open one if the flow
+                        // did not.
+                        let case_id = match open {
+                            Some(c) => c,
+                            None => {
+                                let case_id = uuid::Uuid::new_v4().to_string();
+                                let code = case_code();
+                                exec!(tx, INSERT_CASE, &case_id, &code, &id, default_priority.as_str(), None::<&str>, now_ms,
+                                    None::<&str>, None::<&str>, None::<&str>);
+                                exec!(tx, INSERT_CASE_EVENT, &case_id, now_ms, "opened", None::<&str>);
+                                opened_cases.push(OpenedCase { effect: index, code });
+                                current_case = Some(case_id.clone());
+                                case_id
+                            }
+                        };
+                        exec!(tx, INSERT_CASE_EVENT, &case_id, now_ms, kind, Some(detail.as_str()));
+                        // The escalation worker picks the case up from here (durably).
+                        let policy = match effect {
+                            Effect::Escalate { policy } => policy.as_str(),
+                            _ => "normal",
+                        };
+                        exec!(tx, "INSERT INTO escalations (case_id, policy, status, due_at, created_at, updated_at) \
+                            VALUES ($1, $2, 'pending', $3, $3, $3) ON CONFLICT (case_id) DO NOTHING",
+                            &case_id, policy, now_ms);
+                    }
+                    Effect::Forget => {
+                        // Cases keep what the provider needs; they lose the link to her.
+                        let case_ids: Vec<String> = sqlx::query_scalar("SELECT id FROM cases WHERE conversation_id = $1")
+                            .bind(&id)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                        for case_id in &case_ids {
+                            exec!(tx, INSERT_CASE_EVENT, case_id, now_ms, "contact_withdrawn", None::<&str>);
+                        }
+                        exec!(tx, "UPDATE cases SET conversation_id = NULL WHERE conversation_id = $1", &id);
+                        exec!(tx, "DELETE FROM flow_timers WHERE conversation_id = $1", &id);
+                        exec!(tx, "DELETE FROM conversations WHERE id = $1", &id);
+                        // What remains of the conversation starts over under an unrelated id.
+                        id = uuid::Uuid::new_v4().to_string();
+                        version = 1;
+                        exec!(tx, INSERT_CONVERSATION, &id, channel, contact, &json, now_ms);
+                    }
+                    Effect::Send(reply) if write.outbox => {
+                        let payload = outgoing_json(&OutgoingPayload::Reply(reply.clone()));
+                        exec!(tx, INSERT_OUTBOX, channel, contact, &id, reply_lane, &payload, now_ms);
+                    }
+                    Effect::ClearChat if write.outbox => {
+                        let since = now_ms - CLEARABLE_MS;
+                        let sent: Vec<Option<String>> = sqlx::query_scalar(RECENT_SENT)
+                            .bind(channel)
+                            .bind(contact)
+                            .bind(since)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                        let message_ids: Vec<String> = sent
+                            .into_iter()
+                            .flatten()
+                            .flat_map(|ids| ids.split(',').map(str::to_string).collect::<Vec<_>>())
+                            .collect();
+                        let payload = outgoing_json(&OutgoingPayload::ClearChat { message_ids });
+                        exec!(tx, INSERT_OUTBOX, channel, contact, &id, lane::URGENT, &payload, now_ms);
+                    }
+                    Effect::Send(_) | Effect::ClearChat | Effect::Ended => {}
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(Committed { conversation_id: id, version, opened_cases })
+    }
+
+    /// Flow timers due at `now_ms`, oldest first, at most `limit`; `only` restricts them to one
+    /// person's conversation on one channel.
+    pub async fn due_timers(
+        &self,
+        now_ms: i64,
+        limit: i64,
+        only: Option<(&str, &str)>,
+    ) -> Result<Vec<DueTimer>, StoreError> {
+        const ALL: &str = "SELECT t.conversation_id, c.channel, c.contact_key, t.seq FROM flow_timers t \
+             JOIN conversations c ON c.id = t.conversation_id \
+             WHERE t.due_at <= $1 ORDER BY t.due_at LIMIT $2";
+        const ONE: &str = "SELECT t.conversation_id, c.channel, c.contact_key, t.seq FROM flow_timers t \
+             JOIN conversations c ON c.id = t.conversation_id \
+             WHERE t.due_at <= $1 AND c.channel = $3 AND c.contact_key = $4 ORDER BY t.due_at LIMIT $2";
+        let rows = on_pool!(self, pool => {
+            let query = match only {
+                Some((channel, contact)) => sqlx::query(ONE).bind(now_ms).bind(limit).bind(channel).bind(contact),
+                None => sqlx::query(ALL).bind(now_ms).bind(limit),
+            };
+            query
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| -> Result<DueTimer, sqlx::Error> {
+                    Ok(DueTimer {
+                        conversation_id: r.try_get("conversation_id")?,
+                        channel: r.try_get("channel")?,
+                        contact_key: r.try_get("contact_key")?,
+                        seq: r.try_get("seq")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// Removes a fired timer unless a newer one replaced it.
+    pub async fn delete_timer(&self, conversation_id: &str, seq: i64) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query("DELETE FROM flow_timers WHERE conversation_id = $1 AND seq = $2")
+                .bind(conversation_id)
+                .bind(seq)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Cases opened from a conversation, oldest first.
+    pub async fn cases_of(&self, conversation_id: &str) -> Result<Vec<CaseRow>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query(
+                "SELECT id, code, conversation_id, priority, category, status, region_code, provider_id, fields \
+                 FROM cases WHERE conversation_id = $1 ORDER BY created_at, id",
+            )
+            .bind(conversation_id)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(case_row)
+            .collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// A case by its code.
+    pub async fn case_by_code(&self, code: &str) -> Result<Option<CaseRow>, StoreError> {
+        let row = on_pool!(self, pool => {
+            sqlx::query(
+                "SELECT id, code, conversation_id, priority, category, status, region_code, provider_id, fields \
+                 FROM cases WHERE code = $1",
+            )
+                .bind(code)
+                .fetch_optional(pool)
+                .await?
+                .map(case_row)
+                .transpose()?
+        });
+        Ok(row)
+    }
+
+    /// Satisfaction answers, oldest first; only one provider's when `provider` is given.
+    pub async fn surveys(&self, provider: Option<&str>) -> Result<Vec<SurveyRow>, StoreError> {
+        const ALL: &str = "SELECT provider_id, case_code, rating, comment, created_at FROM survey_responses \
+             ORDER BY created_at, id";
+        const ONE: &str = "SELECT provider_id, case_code, rating, comment, created_at FROM survey_responses \
+             WHERE provider_id = $1 ORDER BY created_at, id";
+        let rows = on_pool!(self, pool => {
+            let query = match provider {
+                Some(p) => sqlx::query(ONE).bind(p),
+                None => sqlx::query(ALL),
+            };
+            query
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| -> Result<SurveyRow, sqlx::Error> {
+                    Ok(SurveyRow {
+                        provider_id: r.try_get("provider_id")?,
+                        case_code: r.try_get("case_code")?,
+                        rating: r.try_get("rating")?,
+                        comment: r.try_get("comment")?,
+                        created_at: r.try_get("created_at")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// A case's timeline, oldest first.
+    pub async fn case_events(&self, case_id: &str) -> Result<Vec<CaseEvent>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query("SELECT at, kind, detail FROM case_events WHERE case_id = $1 ORDER BY id")
+                .bind(case_id)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| -> Result<CaseEvent, sqlx::Error> {
+                    Ok(CaseEvent { at: r.try_get("at")?, kind: r.try_get("kind")?, detail: r.try_get("detail")? })
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+}
+
+pub(super) fn case_row<R: Row>(r: R) -> Result<CaseRow, sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(CaseRow {
+        id: r.try_get("id")?,
+        code: r.try_get("code")?,
+        conversation_id: r.try_get("conversation_id")?,
+        priority: r.try_get("priority")?,
+        category: r.try_get("category")?,
+        status: r.try_get("status")?,
+        region_code: r.try_get("region_code")?,
+        provider_id: r.try_get("provider_id")?,
+        fields: r.try_get("fields")?,
+    })
+}

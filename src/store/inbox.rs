@@ -1,0 +1,163 @@
+//! The inbox (every inbound message, stored before the webhook answers), per-contact channel
+//! state, and attachment references.
+
+use sqlx::Row;
+
+use super::{Store, StoreError, on_pool};
+use crate::channel::{Inbound, InboundEvent};
+
+/// An inbound message waiting to be processed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingInbound {
+    /// Inbox id; processing order within a conversation.
+    pub id: i64,
+    /// The message.
+    pub inbound: Inbound,
+}
+
+/// Whether an inbound message was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Stored under this inbox id.
+    New(i64),
+    /// The provider delivered it before: nothing stored, nothing to do.
+    Duplicate,
+}
+
+impl Store {
+    /// Stores an inbound message durably, unless the same provider message id was stored
+    /// before, and notes when the person last wrote (for WhatsApp's service window).
+    pub async fn accept_inbound(&self, inbound: &Inbound, now_ms: i64) -> Result<Accepted, StoreError> {
+        let payload = serde_json::to_string(&inbound.event)
+            .map_err(|e| StoreError::CorruptState { id: inbound.channel.clone(), message: e.to_string() })?;
+        let stored = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO inbound (channel, provider_id, contact_key, lang_hint, payload, received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id",
+            )
+            .bind(&inbound.channel)
+            .bind(&inbound.provider_id)
+            .bind(&inbound.contact)
+            .bind(&inbound.lang_hint)
+            .bind(&payload)
+            .bind(now_ms)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if id.is_some() {
+                sqlx::query(
+                    "INSERT INTO channel_contacts (channel, contact_key, last_inbound_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (channel, contact_key) DO UPDATE SET last_inbound_at = excluded.last_inbound_at",
+                )
+                .bind(&inbound.channel)
+                .bind(&inbound.contact)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            id
+        });
+        Ok(stored.map_or(Accepted::Duplicate, Accepted::New))
+    }
+
+    /// Unprocessed inbound messages, oldest first.
+    pub async fn pending_inbound(&self, limit: i64) -> Result<Vec<PendingInbound>, StoreError> {
+        type Row5 = (i64, String, Option<String>, String, Option<String>, String);
+        let rows: Vec<Row5> = on_pool!(self, pool => {
+            sqlx::query(
+                "SELECT id, channel, provider_id, contact_key, lang_hint, payload FROM inbound \
+                 WHERE processed_at IS NULL ORDER BY id LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| -> Result<_, sqlx::Error> {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("channel")?,
+                    r.try_get("provider_id")?,
+                    r.try_get("contact_key")?,
+                    r.try_get("lang_hint")?,
+                    r.try_get("payload")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, _>>()?
+        });
+        rows.into_iter()
+            .map(|(id, channel, provider_id, contact, lang_hint, payload)| {
+                let event: InboundEvent = serde_json::from_str(&payload).map_err(|e| {
+                    StoreError::CorruptState { id: format!("inbound {id}"), message: e.to_string() }
+                })?;
+                Ok(PendingInbound {
+                    id,
+                    inbound: Inbound { channel, provider_id, contact, event, lang_hint },
+                })
+            })
+            .collect()
+    }
+
+    /// Marks an inbox row processed without a step (e.g. a carrier opt-out word).
+    pub async fn mark_inbound_processed(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query("UPDATE inbound SET processed_at = $1 WHERE id = $2").bind(now_ms).bind(id).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// When the person last wrote on a channel, and whether she opted out.
+    pub async fn channel_contact(
+        &self,
+        channel: &str,
+        contact: &str,
+    ) -> Result<(Option<i64>, bool), StoreError> {
+        let row: Option<(Option<i64>, Option<i64>)> = on_pool!(self, pool => {
+            sqlx::query(
+                "SELECT last_inbound_at, opted_out_at FROM channel_contacts WHERE channel = $1 AND contact_key = $2",
+            )
+            .bind(channel)
+            .bind(contact)
+            .fetch_optional(pool)
+            .await?
+            .map(|r| -> Result<_, sqlx::Error> { Ok((r.try_get("last_inbound_at")?, r.try_get("opted_out_at")?)) })
+            .transpose()?
+        });
+        Ok(row.map_or((None, false), |(last, out)| (last, out.is_some())))
+    }
+
+    /// Records (`Some(now)`) or clears (`None`) a carrier opt-out such as SMS "STOP".
+    pub async fn set_opted_out(
+        &self,
+        channel: &str,
+        contact: &str,
+        at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO channel_contacts (channel, contact_key, opted_out_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (channel, contact_key) DO UPDATE SET opted_out_at = excluded.opted_out_at",
+            )
+            .bind(channel)
+            .bind(contact)
+            .bind(at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Attachment references of a conversation: (kind, reference), oldest first.
+    pub async fn attachments_of(&self, conversation_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query("SELECT kind, reference FROM attachments WHERE conversation_id = $1 ORDER BY id")
+                .bind(conversation_id)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| -> Result<(String, String), sqlx::Error> { Ok((r.try_get("kind")?, r.try_get("reference")?)) })
+                .collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+}

@@ -1,0 +1,280 @@
+//! The outbox: every send is a row, claimed by the dispatcher, retried until it is delivered or
+//! known to be impossible.
+
+use sqlx::Row;
+
+use super::{Store, StoreError, on_pool};
+use crate::channel::{Outgoing, OutgoingPayload};
+
+/// Lanes, most urgent first: counselor notifications and emergencies never wait behind replies.
+pub mod lane {
+    /// Escalations and emergency traffic.
+    pub const URGENT: i64 = 0;
+    /// Replies in a conversation.
+    pub const REPLY: i64 = 1;
+    /// Broadcasts and reminders.
+    pub const BULK: i64 = 2;
+}
+
+/// An outbox row as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    /// Id (idempotency key).
+    pub id: i64,
+    /// Channel.
+    pub channel: String,
+    /// Address.
+    pub contact: String,
+    /// `queued`, `sending`, `sent`, `delivered`, `read`, `failed` or `refused`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// Provider ids, comma-separated, once sent.
+    pub provider_message_id: Option<String>,
+    /// Why it failed or was refused, or the last temporary error.
+    pub error: Option<String>,
+    /// What to send.
+    pub payload: OutgoingPayload,
+}
+
+const COLUMNS: &str = "id, channel, contact_key, status, attempts, provider_message_id, error, payload";
+
+fn row<R: Row>(r: R) -> Result<(OutboxRow, String), sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let payload: String = r.try_get("payload")?;
+    let parsed =
+        serde_json::from_str(&payload).unwrap_or(OutgoingPayload::ClearChat { message_ids: Vec::new() });
+    Ok((
+        OutboxRow {
+            id: r.try_get("id")?,
+            channel: r.try_get("channel")?,
+            contact: r.try_get("contact_key")?,
+            status: r.try_get("status")?,
+            attempts: r.try_get("attempts")?,
+            provider_message_id: r.try_get("provider_message_id")?,
+            error: r.try_get("error")?,
+            payload: parsed,
+        },
+        payload,
+    ))
+}
+
+impl Store {
+    /// Claims up to `limit` rows due now, most urgent lane first, leasing them for `lease_ms`
+    /// so a crashed sender's rows come back by themselves.
+    pub async fn claim_outbox(
+        &self,
+        now_ms: i64,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<Outgoing>, StoreError> {
+        // PostgreSQL lets several instances claim side by side; SQLite has one writer anyway.
+        // A row waits while an earlier row to the same chat is not done and not due (being
+        // retried, or leased to another sender): a chat's messages arrive in order.
+        const PG: &str = "UPDATE outbox SET status = 'sending', next_attempt_at = $1, updated_at = $2 \
+            WHERE id IN (SELECT o.id FROM outbox o WHERE o.status IN ('queued', 'sending') AND o.next_attempt_at <= $3 \
+            AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel = o.channel AND e.contact_key = o.contact_key \
+            AND e.id < o.id AND e.status IN ('queued', 'sending') AND e.next_attempt_at > $3) \
+            ORDER BY o.lane, o.id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id";
+        const SQLITE: &str = "UPDATE outbox SET status = 'sending', next_attempt_at = $1, updated_at = $2 \
+            WHERE id IN (SELECT o.id FROM outbox o WHERE o.status IN ('queued', 'sending') AND o.next_attempt_at <= $3 \
+            AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel = o.channel AND e.contact_key = o.contact_key \
+            AND e.id < o.id AND e.status IN ('queued', 'sending') AND e.next_attempt_at > $3) \
+            ORDER BY o.lane, o.id LIMIT $4) RETURNING id";
+        let sql = match self {
+            Store::Postgres(_) => PG,
+            Store::Sqlite(_) => SQLITE,
+        };
+        let mut ids: Vec<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar(sql).bind(now_ms + lease_ms).bind(now_ms).bind(now_ms).bind(limit).fetch_all(pool).await?
+        });
+        ids.sort_unstable();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let found = on_pool!(self, pool => {
+                let r = sqlx::query(&format!(
+                    "SELECT o.{}, o.lane, c.last_inbound_at FROM outbox o LEFT JOIN channel_contacts c \
+                     ON c.channel = o.channel AND c.contact_key = o.contact_key WHERE o.id = $1",
+                    COLUMNS.replace(", ", ", o.")
+                ))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+                match r {
+                    Some(r) => {
+                        let last: Option<i64> = r.try_get("last_inbound_at")?;
+                        Some((row(r)?.0, last))
+                    }
+                    None => None,
+                }
+            });
+            if let Some((row, last_inbound_at)) = found {
+                out.push(Outgoing {
+                    id: row.id,
+                    channel: row.channel,
+                    contact: row.contact,
+                    payload: row.payload,
+                    last_inbound_at,
+                    now_ms,
+                    attempts: row.attempts,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records a delivered send.
+    pub async fn outbox_sent(&self, id: i64, provider_ids: &[String], now_ms: i64) -> Result<(), StoreError> {
+        let ids = (!provider_ids.is_empty()).then(|| provider_ids.join(","));
+        on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, provider_message_id = $1, \
+                 error = NULL, updated_at = $2 WHERE id = $3",
+            )
+            .bind(ids)
+            .bind(now_ms)
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Puts a row back in the queue after a temporary failure.
+    pub async fn outbox_retry(
+        &self,
+        id: i64,
+        next_ms: i64,
+        error: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE outbox SET status = 'queued', attempts = attempts + 1, next_attempt_at = $1, error = $2, \
+                 updated_at = $3 WHERE id = $4",
+            )
+            .bind(next_ms)
+            .bind(error)
+            .bind(now_ms)
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Hands claimed rows back unsent, due at `next_ms` (behind an earlier row being retried).
+    pub async fn outbox_release(&self, ids: &[i64], next_ms: i64, now_ms: i64) -> Result<(), StoreError> {
+        for id in ids {
+            on_pool!(self, pool => {
+                sqlx::query("UPDATE outbox SET status = 'queued', next_attempt_at = $1, updated_at = $2 WHERE id = $3")
+                    .bind(next_ms)
+                    .bind(now_ms)
+                    .bind(id)
+                    .execute(pool)
+                    .await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Ends a row for good: `failed` (tried and impossible) or `refused` (not attempted).
+    pub async fn outbox_give_up(
+        &self,
+        id: i64,
+        status: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE outbox SET status = $1, attempts = attempts + 1, error = $2, updated_at = $3 WHERE id = $4",
+            )
+            .bind(status)
+            .bind(reason)
+            .bind(now_ms)
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Applies a provider's delivery status (`delivered`, `read`, `failed`) to the row it sent;
+    /// returns whether a row matched. A status never moves a row backwards.
+    pub async fn outbox_status(
+        &self,
+        channel: &str,
+        provider_id: &str,
+        status: &str,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let rank = |s: &str| match s {
+            "sent" => 1,
+            "delivered" => 2,
+            "read" => 3,
+            "failed" => 4,
+            _ => 0,
+        };
+        let current: Option<(i64, String)> = on_pool!(self, pool => {
+            sqlx::query(
+                "SELECT id, status FROM outbox WHERE channel = $1 AND (provider_message_id = $2 \
+                 OR provider_message_id LIKE $3 OR provider_message_id LIKE $4 OR provider_message_id LIKE $5)",
+            )
+            .bind(channel)
+            .bind(provider_id)
+            .bind(format!("{provider_id},%"))
+            .bind(format!("%,{provider_id}"))
+            .bind(format!("%,{provider_id},%"))
+            .fetch_optional(pool)
+            .await?
+            .map(|r| -> Result<(i64, String), sqlx::Error> { Ok((r.try_get("id")?, r.try_get("status")?)) })
+            .transpose()?
+        });
+        let Some((id, old)) = current else { return Ok(false) };
+        if rank(status) > rank(&old) {
+            on_pool!(self, pool => {
+                sqlx::query("UPDATE outbox SET status = $1, error = COALESCE($2, error), updated_at = $3 WHERE id = $4")
+                    .bind(status)
+                    .bind(error)
+                    .bind(now_ms)
+                    .bind(id)
+                    .execute(pool)
+                    .await?;
+            });
+        }
+        Ok(true)
+    }
+
+    /// Outbox rows for one address, oldest first (for operators and tests).
+    pub async fn outbox_for(&self, channel: &str, contact: &str) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query(&format!("SELECT {COLUMNS} FROM outbox WHERE channel = $1 AND contact_key = $2 ORDER BY id"))
+                .bind(channel)
+                .bind(contact)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| row(r).map(|(row, _)| row))
+                .collect::<Result<Vec<_>, _>>()?
+        });
+        Ok(rows)
+    }
+
+    /// Rows waiting to be sent, and the age in ms of the oldest.
+    pub async fn outbox_depth(&self, now_ms: i64) -> Result<(i64, i64), StoreError> {
+        let (count, oldest): (i64, Option<i64>) = on_pool!(self, pool => {
+            let r = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE status IN ('queued', 'sending')")
+                .fetch_one(pool)
+                .await?;
+            (r.try_get("n")?, r.try_get("oldest")?)
+        });
+        Ok((count, oldest.map_or(0, |o| now_ms - o)))
+    }
+}

@@ -1,0 +1,293 @@
+//! Escalation end to end inside Teduh, on a simulated clock: an emergency reported on WhatsApp
+//! in Palu reaches the city's on-call primary on Telegram, climbs on silence, and stops at the
+//! first acceptance; the survivor is told. Outgoing messages are read from the outbox.
+
+mod common;
+
+use std::sync::Arc;
+
+use teduh::case::time::parse_date;
+use teduh::channel::{Inbound, InboundEvent, OutgoingPayload};
+use teduh::clock::{Clock, ManualClock};
+use teduh::directory::{Directory, Regions, provider};
+use teduh::escalation::policy::Policies;
+use teduh::escalation::roster::read_roster;
+use teduh::escalation::run::Escalator;
+use teduh::runtime::Runtime;
+use teduh::store::Store;
+
+const SURVIVOR: &str = "6281299990000";
+/// Telegram chat ids of the example directory's Kota Palu counselors, and the province's.
+const PALU_K1: &str = "100000021";
+const PALU_K2: &str = "100000022";
+const SULTENG_K1: &str = "100000011";
+
+struct World {
+    store: Store,
+    clock: Arc<ManualClock>,
+    runtime: Runtime,
+    escalator: Escalator,
+    _dir: tempfile::TempDir,
+}
+
+async fn world(monday_local: (i64, i64), offset: i32) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+    let regions = Regions::embedded().unwrap();
+    let providers =
+        provider::read_directory(&common::crate_path("providers/example.yaml"), &regions).unwrap();
+    let shifts = read_roster(&common::crate_path("rosters/example.csv"), &providers).unwrap();
+    store.replace_providers(&providers).await.unwrap();
+    let ids: Vec<String> = providers.iter().map(|p| p.id.clone()).collect();
+    store.replace_roster(&ids, &shifts).await.unwrap();
+    let directory = Arc::new(Directory { regions, providers });
+    let start = parse_date("2026-11-23", offset).unwrap() + (monday_local.0 * 60 + monday_local.1) * 60_000;
+    let clock = Arc::new(ManualClock::new(start));
+    let engine =
+        common::engine_from(&common::crate_path("flows"), &common::crate_path("locales"), "helpline")
+            .with_directory(directory.clone());
+    let i18n = Arc::new(teduh::i18n::I18n::load(&common::crate_path("locales"), "id").unwrap());
+    let policies = Arc::new(Policies::shipped().unwrap());
+    let escalator = Escalator::new(store.clone(), clock.clone(), policies, directory, i18n);
+    let runtime =
+        Runtime::new(engine, store.clone(), clock.clone()).with_escalator(Arc::new(escalator.clone()));
+    World { store, clock, runtime, escalator, _dir: dir }
+}
+
+impl World {
+    async fn say(&self, channel: &str, contact: &str, id: &str, event: InboundEvent) {
+        let inbound = Inbound {
+            channel: channel.into(),
+            provider_id: Some(id.into()),
+            contact: contact.into(),
+            event,
+            lang_hint: None,
+        };
+        self.runtime.accept(&inbound).await.unwrap();
+        self.runtime.process_pending(50).await.unwrap();
+    }
+
+    async fn text(&self, channel: &str, contact: &str, id: &str, text: &str) {
+        self.say(channel, contact, id, InboundEvent::Text { text: text.into() }).await;
+    }
+
+    /// The emergency report from the WhatsApp user, with a pin in Palu.
+    async fn report_emergency(&self) {
+        self.text("whatsapp", SURVIVOR, "w1", "darurat").await;
+        self.text("whatsapp", SURVIVOR, "w2", "tidak").await;
+        self.say("whatsapp", SURVIVOR, "w3", InboundEvent::Location { lat: -0.90, lon: 119.86 }).await;
+        for (i, answer) in ["1", "tidak", "tidak"].iter().enumerate() {
+            self.text("whatsapp", SURVIVOR, &format!("w{}", 4 + i), answer).await;
+        }
+    }
+
+    async fn texts_to(&self, channel: &str, contact: &str) -> Vec<String> {
+        self.store
+            .outbox_for(channel, contact)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|r| match r.payload {
+                OutgoingPayload::Reply(reply) => Some(reply.text),
+                OutgoingPayload::ClearChat { .. } => None,
+            })
+            .collect()
+    }
+
+    fn minutes(&self, m: i64) {
+        self.clock.advance_ms(m * 60_000);
+    }
+
+    async fn code_in(&self, contact: &str) -> String {
+        let notices = self.texts_to("telegram", contact).await;
+        let last = notices.iter().rev().find(|t| t.contains("TERIMA")).expect("a notice");
+        last.split("TERIMA ").nth(1).unwrap()[..4].to_string()
+    }
+}
+
+#[tokio::test]
+async fn silence_reaches_the_backup_who_accepts_and_the_survivor_is_told() {
+    // Monday 10:00 WITA: the Palu day shift is on.
+    let w = world((10, 0), 8).await;
+    w.report_emergency().await;
+    assert_eq!(w.escalator.run_once().await.unwrap(), 1);
+    let notice = &w.texts_to("telegram", PALU_K1).await[0];
+    assert!(notice.starts_with("[Teduh] Kasus K-") && notice.contains("urgent, fisik"), "{notice}");
+    assert!(!notice.contains(SURVIVOR), "the counselor never sees her number");
+    assert!(w.texts_to("telegram", PALU_K2).await.is_empty(), "the backup waits for the primary");
+
+    // Nothing due before two minutes; then the backup.
+    w.minutes(1);
+    assert_eq!(w.escalator.run_once().await.unwrap(), 0);
+    w.minutes(1);
+    assert_eq!(w.escalator.run_once().await.unwrap(), 1);
+    assert_eq!(w.texts_to("telegram", PALU_K2).await.len(), 1);
+
+    let code = w.code_in(PALU_K2).await;
+    w.text("telegram", PALU_K2, "t1", &format!("TERIMA {code}")).await;
+    assert!(w.texts_to("telegram", PALU_K2).await.last().unwrap().contains("sekarang Anda tangani"));
+    let told = w.texts_to("whatsapp", SURVIVOR).await;
+    assert!(
+        told.last().unwrap().starts_with(
+            "Konselor Konselor Contoh 2B dari [CONTOH FIKTIF] UPTD PPA Kota Palu telah menerima"
+        ),
+        "{told:#?}"
+    );
+
+    // The primary's late accept loses and is told who has it; the chain sends nothing more.
+    let late = w.code_in(PALU_K1).await;
+    w.text("telegram", PALU_K1, "t2", &format!("terima {late}")).await;
+    assert!(
+        w.texts_to("telegram", PALU_K1)
+            .await
+            .last()
+            .unwrap()
+            .contains("sudah diterima oleh Konselor Contoh 2B")
+    );
+    w.minutes(60);
+    assert_eq!(w.escalator.run_once().await.unwrap(), 0);
+    assert_eq!(w.texts_to("telegram", SULTENG_K1).await.len(), 0);
+
+    let code = w.store.cases_between(0, i64::MAX).await.unwrap()[0].case.code.clone();
+    let case = w.store.case_by_code(&code).await.unwrap().unwrap();
+    assert_eq!(case.status, "accepted");
+    let kinds: Vec<String> =
+        w.store.case_events(&case.id).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, ["opened", "escalation_requested", "notified", "notified", "accepted"]);
+}
+
+#[tokio::test]
+async fn silence_at_every_level_reaches_the_province_then_sapa_129_and_a_restart_loses_nothing() {
+    let w = world((10, 0), 8).await;
+    w.report_emergency().await;
+    w.escalator.run_once().await.unwrap();
+    for _ in 0..2 {
+        w.minutes(2);
+        w.escalator.run_once().await.unwrap();
+    }
+    // A restart: a new escalator over the same database carries on at the right step.
+    let (store, clock) = (w.store.clone(), w.clock.clone());
+    let restarted = Escalator::new(
+        store.clone(),
+        clock.clone(),
+        Arc::new(Policies::shipped().unwrap()),
+        Arc::new(Directory {
+            regions: Regions::embedded().unwrap(),
+            providers: store.providers().await.unwrap(),
+        }),
+        Arc::new(teduh::i18n::I18n::load(&common::crate_path("locales"), "id").unwrap()),
+    );
+    w.minutes(2);
+    assert_eq!(restarted.run_once().await.unwrap(), 1);
+    assert_eq!(w.texts_to("telegram", SULTENG_K1).await.len(), 1, "the province's primary at six minutes");
+    w.minutes(3);
+    restarted.run_once().await.unwrap();
+    let case = &w.store.cases_between(0, i64::MAX).await.unwrap()[0];
+    let notified: Vec<String> = case
+        .events
+        .iter()
+        .filter(|e| e.kind == "notified")
+        .map(|e| e.detail.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(notified.len(), 5, "{notified:#?}");
+    assert!(notified[0].contains("provider=uptd-ppa-palu;role=primary;counselor=uptd-ppa-palu-k1"));
+    assert!(notified[1].contains("role=backup;counselor=uptd-ppa-palu-k2"));
+    assert!(notified[2].contains("role=supervisor"));
+    assert!(notified[3].contains("provider=uptd-ppa-sulteng"));
+    assert!(notified[4].contains("provider=sapa-129"), "{notified:#?}");
+    // Each counselor got exactly one notice for this round: nothing repeated by the restart.
+    assert_eq!(w.texts_to("telegram", PALU_K1).await.len(), 1);
+    assert_eq!(w.texts_to("telegram", PALU_K2).await.len(), 1);
+    let _ = clock.now_ms();
+}
+
+#[tokio::test]
+async fn a_pass_moves_on_at_once_and_unknown_codes_are_explained() {
+    let w = world((10, 0), 8).await;
+    w.report_emergency().await;
+    w.escalator.run_once().await.unwrap();
+    let code = w.code_in(PALU_K1).await;
+    w.text("telegram", PALU_K1, "p1", &format!("LEWAT {code}")).await;
+    assert!(
+        w.texts_to("telegram", PALU_K1).await.last().unwrap().contains("diteruskan ke konselor berikutnya")
+    );
+    assert_eq!(
+        w.texts_to("telegram", PALU_K2).await.len(),
+        1,
+        "the backup at once, without waiting two minutes"
+    );
+    w.text("telegram", PALU_K2, "p2", "TERIMA 0000").await;
+    assert!(w.texts_to("telegram", PALU_K2).await.last().unwrap().contains("tidak kami kenali"));
+    // The Accept button answers the newest notice.
+    w.say("telegram", PALU_K2, "p3", InboundEvent::Choice { index: 0 }).await;
+    assert!(w.texts_to("telegram", PALU_K2).await.last().unwrap().contains("sekarang Anda tangani"));
+}
+
+#[tokio::test]
+async fn nobody_on_call_at_the_nearest_provider_routes_elsewhere_and_says_why() {
+    // Monday 17:00 WITA: Palu's day shift is over, the night shift not begun.
+    let w = world((17, 0), 8).await;
+    w.report_emergency().await;
+    w.escalator.run_once().await.unwrap();
+    let case = &w.store.cases_between(0, i64::MAX).await.unwrap()[0];
+    let routed = case.events.iter().find(|e| e.kind == "routed").expect("a routing event");
+    let detail = routed.detail.as_deref().unwrap();
+    assert!(detail.contains("nobody on call at uptd-ppa-palu"), "{detail}");
+    assert_eq!(case.case.provider_id.as_deref(), Some("sapa-129"));
+    assert!(w.texts_to("telegram", PALU_K1).await.is_empty());
+}
+
+#[tokio::test]
+async fn messages_relay_both_ways_then_closing_brings_the_survey() {
+    let w = world((10, 0), 8).await;
+    w.report_emergency().await;
+    w.escalator.run_once().await.unwrap();
+    let code = w.code_in(PALU_K1).await;
+    w.text("telegram", PALU_K1, "a1", &format!("TERIMA {code}")).await;
+    let case_code = w.store.cases_between(0, i64::MAX).await.unwrap()[0].case.code.clone();
+
+    // Her words reach the counselor under the case code, never her number.
+    w.text("whatsapp", SURVIVOR, "r1", "Saya takut, dia masih di luar.").await;
+    let at_counselor = w.texts_to("telegram", PALU_K1).await;
+    assert_eq!(at_counselor.last().unwrap(), &format!("[{case_code}] Saya takut, dia masih di luar."));
+    // The counselor's words reach her under the counselor's name.
+    w.text("telegram", PALU_K1, "r2", "Saya di sini. Apakah pintu terkunci?").await;
+    assert_eq!(
+        w.texts_to("whatsapp", SURVIVOR).await.last().unwrap(),
+        "Konselor Contoh 2A: Saya di sini. Apakah pintu terkunci?"
+    );
+    // Keywords still reach the flows during a relay.
+    w.text("whatsapp", SURVIVOR, "r3", "menu").await;
+    assert!(w.texts_to("whatsapp", SURVIVOR).await.last().unwrap().starts_with("Apa yang Anda perlukan?"));
+    w.text("whatsapp", SURVIVOR, "r4", "6").await;
+    w.text("whatsapp", SURVIVOR, "r5", "tidak").await;
+
+    w.text("telegram", PALU_K1, "n1", "CATAT korban aman sementara di rumah kerabat").await;
+    assert!(w.texts_to("telegram", PALU_K1).await.last().unwrap().contains("tersimpan"));
+    w.text("telegram", PALU_K1, "c1", "TUTUP").await;
+    assert!(w.texts_to("telegram", PALU_K1).await.last().unwrap().contains("ditutup"));
+    let survey = w.texts_to("whatsapp", SURVIVOR).await;
+    assert!(survey.last().unwrap().starts_with("Seberapa puas Anda dengan layanan kami?"), "{survey:#?}");
+    w.text("whatsapp", SURVIVOR, "s1", "5").await;
+    w.text("whatsapp", SURVIVOR, "s2", "tidak").await;
+    let rows = w.store.surveys(None).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].rating, rows[0].case_code.as_deref()), (Some(5), Some(case_code.as_str())));
+
+    let case = w.store.case_by_code(&case_code).await.unwrap().unwrap();
+    assert_eq!(case.status, "closed");
+    let events = w.store.case_events(&case.id).await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert!(kinds.ends_with(&["relayed", "relayed", "note", "closed"]), "{kinds:?}");
+    assert!(
+        events.iter().filter(|e| e.kind == "relayed").all(|e| !e
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("takut"))
+    );
+    // After closing, her words no longer go to the counselor.
+    let before = w.texts_to("telegram", PALU_K1).await.len();
+    w.text("whatsapp", SURVIVOR, "z1", "terima kasih").await;
+    assert_eq!(w.texts_to("telegram", PALU_K1).await.len(), before);
+}
