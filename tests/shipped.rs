@@ -108,6 +108,8 @@ fn every_message_fits_two_sms_segments_in_plain_characters() {
         ("code", "4821"),
         ("name", "Konselor Dengan Nama Cukup Panjang"),
         ("provider", "UPTD PPA Kabupaten Kepulauan Seribu"),
+        // Relayed words are as long as people write them; the frame around them must stay short.
+        ("text", "Saya aman sekarang."),
     ] {
         vars.insert(k.to_string(), Value::Text(v.to_string()));
     }
