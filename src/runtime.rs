@@ -312,7 +312,7 @@ impl Runtime {
                 .counselor_message(counselor, provider, &inbound.channel, &inbound.contact, &inbound.event)
                 .await?;
             self.store.mark_inbound_processed(message.id, self.clock.now_ms()).await?;
-            if let crate::escalation::run::CounselorOutcome::Closed { channel, contact } = outcome {
+            if let crate::escalation::counselor::CounselorOutcome::Closed { channel, contact } = outcome {
                 // Her case is closed: she is asked how it went.
                 let write = StepWrite { outbox: true, ..StepWrite::default() };
                 self.handle_with(&channel, &contact, &Event::Begin("survey".into()), None, &write).await?;

@@ -110,6 +110,12 @@ fn every_message_fits_two_sms_segments_in_plain_characters() {
         ("provider", "UPTD PPA Kabupaten Kepulauan Seribu"),
         // Relayed words are as long as people write them; the frame around them must stay short.
         ("text", "Saya aman sekarang."),
+        ("field", "hubungan"),
+        ("value", "suami sirri yang tinggal serumah"),
+        ("kinds", "fisik, psikis, seksual, eksploitasi, trafficking, penelantaran, lainnya"),
+        ("ages", "0-5, 6-12, 13-17, 18-24, 25-44, 45-59, 60+"),
+        ("target", "Konselor Dengan Nama Cukup Panjang"),
+        ("from", "Konselor Dengan Nama Cukup Panjang"),
     ] {
         vars.insert(k.to_string(), Value::Text(v.to_string()));
     }

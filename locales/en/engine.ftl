@@ -62,3 +62,14 @@ counselor-noted = The note on case { $case } is saved.
 counselor-survivor-gone = The survivor of case { $case } has withdrawn her contact; the message cannot be passed on.
 relay-from-counselor = { $name }: { $text }
 relay-from-survivor = [{ $case }] { $text }
+counselor-help = Commands: TERIMA code or LEWAT code answer a notice. For your case: CATAT text (a note), DATA umur 13-17 (also jenis, hubungan, tempat), ALIH name or id of a counselor or service, TUTUP to close. Anything else goes to the survivor.
+counselor-idle = You are not handling a case. Reply TERIMA or LEWAT followed by the code in the notice, or BANTUAN for the commands.
+counselor-field-set = Case { $case }: { $field } = { $value } saved.
+counselor-field-invalid = Write DATA jenis ({ $kinds }), DATA umur ({ $ages }), DATA hubungan text, or DATA tempat text.
+counselor-transfer-self = Case { $case } is already yours.
+counselor-transfer-unknown = There is no counselor or service "{ $target }". Write ALIH followed by the id or full name of a counselor or service.
+counselor-transferred = Case { $case } is transferred to { $name } ({ $provider }).
+counselor-transferred-to-you = [Teduh] Case { $case } ({ $priority }, { $kind }) was transferred to you by { $from }. Your replies here go to the survivor. Type BANTUAN for the commands.
+counselor-referred = Case { $case } is referred to { $provider }. The counselors on call there are being reached.
+survivor-transferred = Your counselor is now { $name } from { $provider }, who will continue the conversation here.
+survivor-referred = We have referred your report to { $provider } so you get the right help. A counselor there will contact you here.

@@ -62,3 +62,14 @@ counselor-noted = Catatan untuk kasus { $case } tersimpan.
 counselor-survivor-gone = Penyintas kasus { $case } sudah menarik kontaknya; pesan tidak dapat diteruskan.
 relay-from-counselor = { $name }: { $text }
 relay-from-survivor = [{ $case }] { $text }
+counselor-help = Perintah: TERIMA kode atau LEWAT kode menjawab pemberitahuan. Untuk kasus Anda: CATAT teks, DATA umur 13-17 (juga jenis, hubungan, tempat), ALIH nama atau id konselor atau layanan, TUTUP. Pesan lain diteruskan ke penyintas.
+counselor-idle = Anda tidak sedang menangani kasus. Balas TERIMA atau LEWAT diikuti kode pada pemberitahuan, atau BANTUAN untuk daftar perintah.
+counselor-field-set = Kasus { $case }: { $field } = { $value } tersimpan.
+counselor-field-invalid = Tulis DATA jenis ({ $kinds }), DATA umur ({ $ages }), DATA hubungan teks, atau DATA tempat teks.
+counselor-transfer-self = Kasus { $case } sudah Anda tangani.
+counselor-transfer-unknown = Tidak ada konselor atau layanan "{ $target }". Tulis ALIH diikuti id atau nama lengkap konselor atau layanan.
+counselor-transferred = Kasus { $case } dialihkan ke { $name } ({ $provider }).
+counselor-transferred-to-you = [Teduh] Kasus { $case } ({ $priority }, { $kind }) dialihkan kepada Anda oleh { $from }. Balasan Anda di sini diteruskan ke penyintas. Ketik BANTUAN untuk perintah.
+counselor-referred = Kasus { $case } dirujuk ke { $provider }. Konselor yang bertugas di sana sedang dihubungi.
+survivor-transferred = Pendamping Anda sekarang { $name } dari { $provider }. Ia akan melanjutkan percakapan di sini.
+survivor-referred = Laporan Anda kami rujuk ke { $provider } agar Anda mendapat bantuan yang tepat. Konselor di sana akan menghubungi Anda di sini.

@@ -6,6 +6,9 @@ CREATE TABLE escalations (
     status     TEXT NOT NULL,
     wake_seq   BIGINT,
     due_at     BIGINT,
+    -- Bumped by every write: a step commits only over the version it read, so two workers
+    -- (or a timeout racing an acceptance) can never both advance the same chain.
+    version    BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );

@@ -6,6 +6,9 @@ CREATE TABLE escalations (
     status     TEXT NOT NULL,
     wake_seq   INTEGER,
     due_at     INTEGER,
+    -- Bumped by every write: a step commits only over the version it read, so two workers
+    -- (or a timeout racing an acceptance) can never both advance the same chain.
+    version    INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );

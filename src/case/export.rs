@@ -4,6 +4,7 @@
 use thiserror::Error;
 
 use super::detail;
+use super::fields::simfoni_kind;
 use super::time::format_local;
 use crate::directory::Directory;
 use crate::store::CaseRecord;
@@ -22,7 +23,9 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("kategori", "the category the flow recorded (e.g. a consultation topic)"),
     ("korban_anak", "ya / tidak when she answered whether the victim is a child"),
     ("pelaku_di_dekat", "ya / tidak when she answered whether the perpetrator was near"),
+    ("kelompok_umur", "victim age group (0-5, 6-12, 13-17, 18-24, 25-44, 45-59, 60+), when recorded"),
     ("hubungan_pelaku", "relationship to the perpetrator, when given"),
+    ("tempat_kejadian", "where it happened, when recorded"),
     ("kode_wilayah", "region code (province 72, regency 72.71)"),
     ("wilayah", "region name"),
     ("provinsi", "province name"),
@@ -30,12 +33,10 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("diterima_pada", "when a counselor accepted it, local time"),
     ("diterima_oleh", "counselor id who accepted it"),
     ("waktu_respons_menit", "minutes from report to acceptance"),
+    ("dirujuk_ke", "the provider the case was last referred to"),
     ("ditutup_pada", "when it was closed, local time"),
 ];
 
-/// Kinds of violence as SIMFONI PPA reports them.
-const SIMFONI_KINDS: &[&str] =
-    &["fisik", "psikis", "seksual", "eksploitasi", "trafficking", "penelantaran", "lainnya"];
 
 /// An export that cannot be made.
 #[derive(Debug, Error, PartialEq)]
@@ -79,17 +80,17 @@ fn value(record: &CaseRecord, column: &str, directory: &Directory, offset: i32) 
         "tanggal_lapor" => format_local(record.created_at, offset),
         "prioritas" => case.priority.clone(),
         "status" => case.status.clone(),
-        "jenis_kekerasan" => {
-            let kind = match case.category.as_deref().unwrap_or_default() {
-                "tppo" => "trafficking",
-                other => other,
-            };
-            if SIMFONI_KINDS.contains(&kind) { kind.to_string() } else { String::new() }
-        }
+        // What the counselor recorded wins over what the flow asked.
+        "jenis_kekerasan" => match field(record, "violence_kind") {
+            given if !given.is_empty() => given,
+            _ => simfoni_kind(case.category.as_deref().unwrap_or_default()).unwrap_or_default().to_string(),
+        },
         "kategori" => case.category.clone().unwrap_or_default(),
         "korban_anak" => field(record, "victim_child"),
         "pelaku_di_dekat" => field(record, "perpetrator_present"),
+        "kelompok_umur" => field(record, "age_group"),
         "hubungan_pelaku" => field(record, "relationship"),
+        "tempat_kejadian" => field(record, "place"),
         "kode_wilayah" => case.region_code.clone().unwrap_or_default(),
         "wilayah" => region.map(|r| r.name.clone()).unwrap_or_default(),
         "provinsi" => region
@@ -108,6 +109,14 @@ fn value(record: &CaseRecord, column: &str, directory: &Directory, offset: i32) 
             .to_string(),
         "waktu_respons_menit" => event("accepted")
             .map(|e| format!("{:.1}", (e.at - record.created_at) as f64 / 60_000.0))
+            .unwrap_or_default(),
+        "dirujuk_ke" => record
+            .events
+            .iter()
+            .rev()
+            .filter(|e| e.kind == "transferred")
+            .find_map(|e| detail(e.detail.as_deref(), "to_provider"))
+            .map(|id| directory.provider(id).map_or_else(|| id.to_string(), |p| p.name.clone()))
             .unwrap_or_default(),
         "ditutup_pada" => event("closed").map(|e| format_local(e.at, offset)).unwrap_or_default(),
         _ => String::new(),

@@ -2,10 +2,11 @@
 //!
 //! Timeline events are written by the flows (`opened`, `escalation_requested`,
 //! `handoff_requested`, `contact_withdrawn`) and by escalation (`notified`, `passed`, `accepted`,
-//! `note`, `transferred`, `closed`). Escalation details are `key=value` pairs separated by `;`,
+//! `note`, `transferred`, `field_set`, `closed`). Escalation details are `key=value` pairs separated by `;`,
 //! e.g. `level=2;provider=uptd-ppa-palu;role=backup;counselor=uptd-ppa-palu-k2`.
 
 pub mod export;
+pub mod fields;
 pub mod report;
 pub mod time;
 

@@ -7,17 +7,17 @@ use std::sync::Arc;
 
 use rand::Rng;
 
+use super::address::{self, address};
 use super::policy::{self, Chain, ChainAction, ChainEvent, Level, Policies, Target};
 use super::roster::{Role, on_call};
 use super::target::choose;
-use crate::channel::{InboundEvent, OutgoingPayload};
+use crate::channel::OutgoingPayload;
 use crate::clock::Clock;
 use crate::directory::provider::Counselor;
 use crate::directory::{Directory, Place, Provider, ProviderKind, Service};
 use crate::flow::{Reply, Value};
 use crate::i18n::I18n;
-use crate::store::{Acceptance, CaseRow, DueEscalation, EscalationWrite, Notification, Store, StoreError};
-use crate::text::fold;
+use crate::store::{CaseRow, DueEscalation, EscalationWrite, Notification, Store, StoreError};
 
 /// Escalations advanced per round.
 const BATCH: i64 = 50;
@@ -25,85 +25,17 @@ const BATCH: i64 = 50;
 /// Runs escalation chains.
 #[derive(Clone)]
 pub struct Escalator {
-    store: Store,
-    clock: Arc<dyn Clock>,
-    policies: Arc<Policies>,
-    directory: Arc<Directory>,
-    i18n: Arc<I18n>,
+    pub(super) store: Store,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) policies: Arc<Policies>,
+    pub(super) directory: Arc<Directory>,
+    pub(super) i18n: Arc<I18n>,
 }
 
 impl std::fmt::Debug for Escalator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Escalator").finish_non_exhaustive()
     }
-}
-
-/// What handling a counselor's message asks of the runtime.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CounselorOutcome {
-    /// Done; nothing more.
-    Handled,
-    /// She closed the case: the survivor at this address gets the satisfaction survey.
-    Closed {
-        /// Survivor's channel.
-        channel: String,
-        /// Survivor's address.
-        contact: String,
-    },
-}
-
-/// A counselor's reply to a notification.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply2 {
-    /// Take the case (`TERIMA 4821`, or the Accept button: the newest notification).
-    Accept(Option<String>),
-    /// Let it go to the next counselor (`LEWAT 4821`, or the Pass button).
-    Pass(Option<String>),
-}
-
-/// Reads a counselor's message as a reply to a notification, if it is one.
-pub fn parse_reply(event: &InboundEvent) -> Option<Reply2> {
-    match event {
-        InboundEvent::Choice { index: 0 } => Some(Reply2::Accept(None)),
-        InboundEvent::Choice { index: 1 } => Some(Reply2::Pass(None)),
-        InboundEvent::Text { text } => {
-            let folded = fold(text);
-            let mut words = folded.split(' ');
-            let verb = words.next()?;
-            let code = words.next().map(str::to_string);
-            if words.next().is_some() {
-                return None;
-            }
-            match verb {
-                "terima" | "ambil" | "accept" | "take" => Some(Reply2::Accept(code)),
-                "lewat" | "lewati" | "tolak" | "pass" => Some(Reply2::Pass(code)),
-                _ => None,
-            }
-        }
-        _ => None,
-    }
-}
-
-/// Digits of a phone number in international form: `+62 812-0000-0101` and `0812 0000 0101`
-/// are both `6281200000101`.
-fn phone_digits(number: &str) -> String {
-    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-    match digits.strip_prefix('0') {
-        Some(rest) => format!("62{rest}"),
-        None => digits,
-    }
-}
-
-/// Where a counselor is notified: Telegram first, then WhatsApp, then SMS.
-fn address(counselor: &Counselor) -> Option<(&'static str, String)> {
-    let c = &counselor.channels;
-    if let Some(chat) = &c.telegram {
-        return Some(("telegram", chat.clone()));
-    }
-    if let Some(n) = &c.whatsapp {
-        return Some(("whatsapp", phone_digits(n)));
-    }
-    c.sms.as_ref().map(|n| ("sms", format!("+{}", phone_digits(n))))
 }
 
 fn role_of(target: policy::Role) -> Option<Role> {
@@ -129,25 +61,13 @@ impl Escalator {
 
     /// The counselor (and her provider) a channel address belongs to, if any.
     pub fn counselor_at(&self, channel: &str, contact: &str) -> Option<(&Counselor, &Provider)> {
-        let wanted = if channel == "telegram" { contact.to_string() } else { phone_digits(contact) };
-        self.directory.providers.iter().find_map(|p| {
-            p.counselors
-                .iter()
-                .find(|c| {
-                    address(c)
-                        .is_some_and(|(ch, addr)| ch == channel && addr.trim_start_matches('+') == wanted)
-                })
-                .map(|c| (c, p))
-        })
+        address::counselor_at(&self.directory, channel, contact)
     }
 
-    fn render(&self, lang: &str, id: &str, args: &[(&str, Value)]) -> String {
-        let vars: BTreeMap<String, Value> = args.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    pub(super) fn render(&self, lang: &str, id: &str, args: &[(&str, &str)]) -> String {
+        let vars: BTreeMap<String, Value> =
+            args.iter().map(|(k, v)| (k.to_string(), Value::Text(v.to_string()))).collect();
         self.i18n.render(lang, id, &vars)
-    }
-
-    fn text(_lang: &str) -> impl Fn(&str) -> Value {
-        |s: &str| Value::Text(s.to_string())
     }
 
     /// Advances every escalation that is due. Returns how many were advanced.
@@ -163,16 +83,23 @@ impl Escalator {
     async fn advance(&self, due: DueEscalation) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
         let Some((case, created)) = self.store.case_by_id(&due.case_id).await? else { return Ok(()) };
+        let mut write = EscalationWrite { version: due.version, unless_accepted: true, ..Default::default() };
+        if case.accepted_by.is_some() {
+            // Accepted, but the process stopped before the chain did: stop it now.
+            write.chain = due.chain.clone();
+            write.status = "accepted".into();
+            return self.commit(&case, &write, now).await;
+        }
         let Some(policy) = self.policies.get(&due.policy) else {
             let write = EscalationWrite {
+                version: due.version,
                 status: "failed".into(),
                 events: vec![("escalation_failed".into(), Some(format!("unknown policy `{}`", due.policy)))],
                 ..EscalationWrite::default()
             };
             tracing::error!(case = %case.code, policy = %due.policy, "escalation policy missing");
-            return self.store.save_escalation(&case.id, &write, now).await;
+            return self.commit(&case, &write, now).await;
         };
-        let mut write = EscalationWrite::default();
         let (chain, actions) = match due.chain.as_deref().map(serde_json::from_str::<Chain>) {
             None => {
                 // The case's provider keeps it if someone is on call there; else the nearest
@@ -190,7 +117,9 @@ impl Escalator {
                     ));
                     write.provider = Some(t.provider.id.clone());
                 }
-                write.case_status = Some("escalating".into());
+                if case.status == "new" {
+                    write.case_status = Some("escalating".into());
+                }
                 policy::start(policy, now)
             }
             Some(Ok(chain)) => {
@@ -201,16 +130,25 @@ impl Escalator {
                 tracing::error!(case = %case.code, error = %e, "stored escalation chain unreadable");
                 write.status = "failed".into();
                 write.events.push(("escalation_failed".into(), Some("stored chain unreadable".into())));
-                return self.store.save_escalation(&case.id, &write, now).await;
+                return self.commit(&case, &write, now).await;
             }
         };
         let local = write.provider.clone().or(case.provider_id.clone());
         self.apply(&case, created, local.as_deref(), &chain, &actions, &mut write).await?;
-        self.store.save_escalation(&case.id, &write, now).await
+        self.commit(&case, &write, now).await
+    }
+
+    /// Commits a timed step; when another writer moved the chain first, its step stands and
+    /// this one is dropped whole (nobody is notified twice).
+    async fn commit(&self, case: &CaseRow, write: &EscalationWrite, now: i64) -> Result<(), StoreError> {
+        if !self.store.save_escalation(&case.id, write, now).await? {
+            tracing::debug!(case = %case.code, "escalation step superseded by a concurrent one");
+        }
+        Ok(())
     }
 
     /// Turns chain actions into notifications, messages, timeline events and the next wake-up.
-    async fn apply(
+    pub(super) async fn apply(
         &self,
         case: &CaseRow,
         created: i64,
@@ -314,20 +252,19 @@ impl Escalator {
     /// The notice a counselor gets: case code, priority, kind, region, minutes since the
     /// report, and her reply code; never the survivor's number.
     fn notice(&self, case: &CaseRow, created: i64, code: &str, now: i64) -> Reply {
-        let t = Self::text("id");
         let region = case
             .region_code
             .as_deref()
             .and_then(|c| self.directory.regions.get(c))
             .map_or_else(|| "-".to_string(), |r| r.name.clone());
-        let minutes = ((now - created).max(0) / 60_000) as f64;
+        let minutes = ((now - created).max(0) / 60_000).to_string();
         let args = [
-            ("case", t(&case.code)),
-            ("priority", t(&case.priority)),
-            ("kind", t(case.category.as_deref().unwrap_or("-"))),
-            ("region", t(&region)),
-            ("minutes", Value::Number(minutes)),
-            ("code", t(code)),
+            ("case", case.code.as_str()),
+            ("priority", case.priority.as_str()),
+            ("kind", case.category.as_deref().unwrap_or("-")),
+            ("region", region.as_str()),
+            ("minutes", minutes.as_str()),
+            ("code", code),
         ];
         Reply {
             text: self.render("id", "counselor-notice", &args),
@@ -337,251 +274,6 @@ impl Escalator {
             ],
             expect: None,
         }
-    }
-
-    /// Handles a counselor's message. Returns the messages to send back (to her and, when she
-    /// took the case, to the survivor), already queued. `None` when it was not a reply.
-    pub async fn counselor_message(
-        &self,
-        counselor: &Counselor,
-        provider: &Provider,
-        channel: &str,
-        contact: &str,
-        event: &InboundEvent,
-    ) -> Result<CounselorOutcome, StoreError> {
-        let now = self.clock.now_ms();
-        let Some(reply) = parse_reply(event) else {
-            return self.counselor_other(counselor, channel, contact, event).await;
-        };
-        let (code, accept) = match &reply {
-            Reply2::Accept(code) => (code.clone(), true),
-            Reply2::Pass(code) => (code.clone(), false),
-        };
-        let notification = match &code {
-            Some(code) => self.store.notification_by_code(&counselor.id, code).await?,
-            None => self.store.latest_notification(&counselor.id).await?,
-        };
-        let back = |text: String| {
-            (
-                channel.to_string(),
-                contact.to_string(),
-                OutgoingPayload::Reply(Reply { text, choices: Vec::new(), expect: None }),
-            )
-        };
-        let Some(n) = notification else {
-            let mut write = EscalationWrite::default();
-            write.messages.push(back(self.render("id", "counselor-unknown-code", &[])));
-            return self.queue_only(&write, now).await.map(|()| CounselorOutcome::Handled);
-        };
-        let Some((case, created)) = self.store.case_by_id(&n.case_id).await? else {
-            return Ok(CounselorOutcome::Handled);
-        };
-        let Some(due) = self.store.escalation_of(&case.id).await? else {
-            return Ok(CounselorOutcome::Handled);
-        };
-        let policy = self.policies.get(&due.policy);
-        let chain: Option<Chain> = due.chain.as_deref().and_then(|c| serde_json::from_str(c).ok());
-        let t = Self::text("id");
-        let mut write = EscalationWrite::default();
-        if accept {
-            let detail = format!("provider={};counselor={};level={}", provider.id, counselor.id, n.step_seq);
-            match self.store.accept_case(&case.id, &counselor.id, &detail, now).await? {
-                Acceptance::Won => {
-                    if let (Some(policy), Some(chain)) = (policy, &chain) {
-                        let (chain, actions) = policy::on_event(
-                            chain,
-                            policy,
-                            ChainEvent::Accepted { counselor: counselor.id.clone() },
-                            now,
-                        );
-                        self.apply(&case, created, case.provider_id.as_deref(), &chain, &actions, &mut write)
-                            .await?;
-                    }
-                    write.status = "accepted".into();
-                    write.wake = None;
-                    write.messages.push(back(self.render(
-                        "id",
-                        "counselor-accepted",
-                        &[("case", t(&case.code))],
-                    )));
-                    if let Some((s_channel, s_contact, lang)) = self.store.case_survivor(&case.id).await? {
-                        let text = self.render(
-                            &lang,
-                            "survivor-accepted",
-                            &[("name", t(&counselor.name)), ("provider", t(&provider.name))],
-                        );
-                        write.messages.push((
-                            s_channel,
-                            s_contact,
-                            OutgoingPayload::Reply(Reply { text, choices: Vec::new(), expect: None }),
-                        ));
-                    }
-                    tracing::info!(case = %case.code, counselor = %counselor.id, "case accepted");
-                    self.store.save_escalation(&case.id, &write, now).await?;
-                }
-                Acceptance::TakenBy(other) => {
-                    let name = self
-                        .directory
-                        .providers
-                        .iter()
-                        .flat_map(|p| p.counselors.iter())
-                        .find(|c| c.id == other)
-                        .map_or(other.clone(), |c| c.name.clone());
-                    write.messages.push(back(self.render(
-                        "id",
-                        "counselor-taken",
-                        &[("case", t(&case.code)), ("name", t(&name))],
-                    )));
-                    self.queue_only(&write, now).await?;
-                }
-                Acceptance::Unavailable => {
-                    write.messages.push(back(self.render("id", "counselor-unknown-code", &[])));
-                    self.queue_only(&write, now).await?;
-                }
-            }
-        } else {
-            write
-                .events
-                .push(("passed".into(), Some(format!("counselor={};level={}", counselor.id, n.step_seq))));
-            write.messages.push(back(self.render("id", "counselor-passed", &[("case", t(&case.code))])));
-            match (policy, &chain) {
-                (Some(policy), Some(chain)) if chain.is_running() => {
-                    let event =
-                        ChainEvent::Pass { counselor: counselor.id.clone(), step_seq: n.step_seq as u64 };
-                    let (next, actions) = policy::on_event(chain, policy, event, now);
-                    // A pass that changes nothing keeps the current wake-up.
-                    if actions.is_empty() {
-                        write.chain = serde_json::to_string(&next).ok();
-                        write.status = "running".into();
-                        self.keep_wake(&case.id, &mut write).await?;
-                    } else {
-                        self.apply(&case, created, case.provider_id.as_deref(), &next, &actions, &mut write)
-                            .await?;
-                    }
-                    self.store.save_escalation(&case.id, &write, now).await?;
-                }
-                _ => self.queue_only(&write, now).await?,
-            }
-        }
-        Ok(CounselorOutcome::Handled)
-    }
-
-    /// A counselor's message that is not an answer to a notice: a command (`CATAT ...` adds a
-    /// note, `TUTUP` closes her case) or words for the survivor, relayed through Teduh so
-    /// neither sees the other's number.
-    async fn counselor_other(
-        &self,
-        counselor: &Counselor,
-        channel: &str,
-        contact: &str,
-        event: &InboundEvent,
-    ) -> Result<CounselorOutcome, StoreError> {
-        let now = self.clock.now_ms();
-        let t = Self::text("id");
-        let back = |text: String| {
-            (
-                channel.to_string(),
-                contact.to_string(),
-                OutgoingPayload::Reply(Reply { text, choices: Vec::new(), expect: None }),
-            )
-        };
-        let Some((case_id, code)) = self.store.case_held_by(&counselor.id).await? else {
-            self.store.queue_messages(&[back(self.render("id", "counselor-unknown-code", &[]))], now).await?;
-            return Ok(CounselorOutcome::Handled);
-        };
-        let InboundEvent::Text { text } = event else {
-            return Ok(CounselorOutcome::Handled);
-        };
-        let trimmed = text.trim();
-        let folded = fold(trimmed);
-        let mut write = EscalationWrite { status: "accepted".into(), ..EscalationWrite::default() };
-        if folded == "tutup" || folded == "close" {
-            write.events.push(("closed".into(), Some(format!("counselor={}", counselor.id))));
-            write.case_status = Some("closed".into());
-            write.messages.push(back(self.render("id", "counselor-closed", &[("case", t(&code))])));
-            self.save_keeping_chain(&case_id, &mut write, now).await?;
-            tracing::info!(case = %code, "case closed by its counselor");
-            return Ok(match self.store.case_survivor(&case_id).await? {
-                Some((channel, contact, _)) => CounselorOutcome::Closed { channel, contact },
-                None => CounselorOutcome::Handled,
-            });
-        }
-        if let Some(note) = folded
-            .strip_prefix("catat ")
-            .or_else(|| folded.strip_prefix("note "))
-            .map(|_| trimmed.split_once(char::is_whitespace).map_or("", |(_, rest)| rest.trim()).to_string())
-        {
-            write.events.push(("note".into(), Some(note)));
-            write.messages.push(back(self.render("id", "counselor-noted", &[("case", t(&code))])));
-            self.save_keeping_chain(&case_id, &mut write, now).await?;
-            return Ok(CounselorOutcome::Handled);
-        }
-        // Words for her: relayed under the counselor's name, never her number.
-        if let Some((s_channel, s_contact, lang)) = self.store.case_survivor(&case_id).await? {
-            let relayed = self.render(
-                &lang,
-                "relay-from-counselor",
-                &[("name", t(&counselor.name)), ("text", t(trimmed))],
-            );
-            write.messages.push((
-                s_channel,
-                s_contact,
-                OutgoingPayload::Reply(Reply { text: relayed, choices: Vec::new(), expect: None }),
-            ));
-            write.events.push(("relayed".into(), Some("from=counselor".into())));
-            write.case_status = Some("in_progress".into());
-        } else {
-            write.messages.push(back(self.render("id", "counselor-survivor-gone", &[("case", t(&code))])));
-        }
-        self.save_keeping_chain(&case_id, &mut write, now).await?;
-        Ok(CounselorOutcome::Handled)
-    }
-
-    /// Saves a write that must not disturb the chain itself (notes, relays, closing).
-    async fn save_keeping_chain(
-        &self,
-        case_id: &str,
-        write: &mut EscalationWrite,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let current = self.store.escalation_of(case_id).await?;
-        write.chain = current.and_then(|c| c.chain);
-        self.store.save_escalation(case_id, write, now).await
-    }
-
-    /// Relays the survivor's words to the counselor holding her case, if one does. Returns
-    /// whether it did.
-    pub async fn relay_from_survivor(&self, conversation_id: &str, text: &str) -> Result<bool, StoreError> {
-        let Some((case_id, code, counselor_id)) = self.store.case_in_relay(conversation_id).await? else {
-            return Ok(false);
-        };
-        let counselor =
-            self.directory.providers.iter().flat_map(|p| p.counselors.iter()).find(|c| c.id == counselor_id);
-        let Some((channel, addr)) = counselor.and_then(address) else { return Ok(false) };
-        let t = Self::text("id");
-        let relayed =
-            self.render("id", "relay-from-survivor", &[("case", t(&code)), ("text", t(text.trim()))]);
-        let mut write = EscalationWrite { status: "accepted".into(), ..EscalationWrite::default() };
-        write.messages.push((
-            channel.to_string(),
-            addr,
-            OutgoingPayload::Reply(Reply { text: relayed, choices: Vec::new(), expect: None }),
-        ));
-        write.events.push(("relayed".into(), Some("from=survivor".into())));
-        self.save_keeping_chain(&case_id, &mut write, self.clock.now_ms()).await?;
-        Ok(true)
-    }
-
-    /// Keeps the stored wake-up of an escalation when a step changes nothing about it.
-    async fn keep_wake(&self, case_id: &str, write: &mut EscalationWrite) -> Result<(), StoreError> {
-        if let Some((at, seq)) = self.store.escalation_wake(case_id).await? {
-            write.wake = Some((at, seq));
-        }
-        Ok(())
-    }
-
-    async fn queue_only(&self, write: &EscalationWrite, now: i64) -> Result<(), StoreError> {
-        self.store.queue_messages(&write.messages, now).await
     }
 
     /// Runs until `shutdown`: advances due escalations every second.

@@ -21,7 +21,7 @@ impl Store {
     pub async fn cases_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<CaseRecord>, StoreError> {
         let rows: Vec<(CaseRow, i64)> = on_pool!(self, pool => {
             sqlx::query(
-                "SELECT id, code, conversation_id, priority, category, status, region_code, provider_id, fields, \
+                "SELECT id, code, conversation_id, priority, category, status, region_code, provider_id, accepted_by, fields, \
                  created_at FROM cases WHERE created_at >= $1 AND created_at < $2 ORDER BY created_at, code",
             )
             .bind(from_ms)

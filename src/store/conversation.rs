@@ -82,7 +82,7 @@ pub struct CaseRow {
     pub priority: String,
     /// Category, if known.
     pub category: Option<String>,
-    /// `open` or `closed`.
+    /// `new`, `escalating`, `accepted`, `in_progress`, `referred` or `closed`.
     pub status: String,
     /// Region code, when known.
     pub region_code: Option<String>,
@@ -90,6 +90,8 @@ pub struct CaseRow {
     pub provider_id: Option<String>,
     /// Answers recorded with the case, as a JSON object.
     pub fields: Option<String>,
+    /// The counselor who holds it, once one accepted.
+    pub accepted_by: Option<String>,
 }
 
 /// A satisfaction answer as stored.
@@ -417,7 +419,7 @@ impl Store {
     pub async fn cases_of(&self, conversation_id: &str) -> Result<Vec<CaseRow>, StoreError> {
         let rows = on_pool!(self, pool => {
             sqlx::query(
-                "SELECT id, code, conversation_id, priority, category, status, region_code, provider_id, fields \
+                "SELECT id, code, conversation_id, priority, category, status, region_code, provider_id, accepted_by, fields \
                  FROM cases WHERE conversation_id = $1 ORDER BY created_at, id",
             )
             .bind(conversation_id)
@@ -434,7 +436,7 @@ impl Store {
     pub async fn case_by_code(&self, code: &str) -> Result<Option<CaseRow>, StoreError> {
         let row = on_pool!(self, pool => {
             sqlx::query(
-                "SELECT id, code, conversation_id, priority, category, status, region_code, provider_id, fields \
+                "SELECT id, code, conversation_id, priority, category, status, region_code, provider_id, accepted_by, fields \
                  FROM cases WHERE code = $1",
             )
                 .bind(code)
@@ -508,5 +510,6 @@ where
         region_code: r.try_get("region_code")?,
         provider_id: r.try_get("provider_id")?,
         fields: r.try_get("fields")?,
+        accepted_by: r.try_get("accepted_by")?,
     })
 }

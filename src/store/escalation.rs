@@ -4,7 +4,7 @@ use sqlx::Row;
 
 use super::{Store, StoreError, on_pool};
 use crate::channel::OutgoingPayload;
-use crate::store::outbox::lane;
+use crate::store::outbox::queue_urgent;
 
 /// An escalation due for its next step.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +17,33 @@ pub struct DueEscalation {
     pub chain: Option<String>,
     /// The step sequence the wake-up belongs to.
     pub wake_seq: Option<i64>,
+    /// When the next step is due.
+    pub due_at: Option<i64>,
+    /// `pending`, `running`, `accepted`, `exhausted` or `failed`.
+    pub status: String,
+    /// The row's version: a write commits only over the version it read.
+    pub version: i64,
+}
+
+const ESCALATION_COLUMNS: &str = "case_id, policy, chain, wake_seq, due_at, status, version";
+
+fn escalation_row<R: Row>(r: R) -> Result<DueEscalation, sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(DueEscalation {
+        case_id: r.try_get("case_id")?,
+        policy: r.try_get("policy")?,
+        chain: r.try_get("chain")?,
+        wake_seq: r.try_get("wake_seq")?,
+        due_at: r.try_get("due_at")?,
+        status: r.try_get("status")?,
+        version: r.try_get("version")?,
+    })
 }
 
 /// A notification sent to a counselor, with the code she replies with.
@@ -35,6 +62,13 @@ pub struct Notification {
 /// Everything one escalation step writes, in one transaction.
 #[derive(Debug, Clone, Default)]
 pub struct EscalationWrite {
+    /// The version of the row this write was computed from.
+    pub version: i64,
+    /// Commit only while nobody has accepted the case (a timeout must not notify anyone
+    /// after an acceptance it did not see).
+    pub unless_accepted: bool,
+    /// Leave the chain row alone: notes, relayed messages and closing only add to the case.
+    pub keep_chain: bool,
     /// New chain JSON.
     pub chain: Option<String>,
     /// `running`, `accepted` or `exhausted`.
@@ -56,66 +90,51 @@ pub struct EscalationWrite {
 impl Store {
     /// Escalations whose next step is due, oldest first.
     pub async fn due_escalations(&self, now_ms: i64, limit: i64) -> Result<Vec<DueEscalation>, StoreError> {
+        let sql = format!(
+            "SELECT {ESCALATION_COLUMNS} FROM escalations \
+             WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at, case_id LIMIT $2"
+        );
         let rows = on_pool!(self, pool => {
-            sqlx::query(
-                "SELECT case_id, policy, chain, wake_seq FROM escalations \
-                 WHERE due_at IS NOT NULL AND due_at <= $1 ORDER BY due_at, case_id LIMIT $2",
-            )
-            .bind(now_ms)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|r| -> Result<DueEscalation, sqlx::Error> {
-                Ok(DueEscalation {
-                    case_id: r.try_get("case_id")?,
-                    policy: r.try_get("policy")?,
-                    chain: r.try_get("chain")?,
-                    wake_seq: r.try_get("wake_seq")?,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?
+            sqlx::query(&sql)
+                .bind(now_ms)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(escalation_row)
+                .collect::<Result<Vec<_>, _>>()?
         });
         Ok(rows)
     }
 
     /// The stored chain of a case's escalation.
     pub async fn escalation_of(&self, case_id: &str) -> Result<Option<DueEscalation>, StoreError> {
+        let sql = format!("SELECT {ESCALATION_COLUMNS} FROM escalations WHERE case_id = $1");
         let row = on_pool!(self, pool => {
-            sqlx::query("SELECT case_id, policy, chain, wake_seq FROM escalations WHERE case_id = $1")
-                .bind(case_id)
-                .fetch_optional(pool)
-                .await?
-                .map(|r| -> Result<DueEscalation, sqlx::Error> {
-                    Ok(DueEscalation {
-                        case_id: r.try_get("case_id")?,
-                        policy: r.try_get("policy")?,
-                        chain: r.try_get("chain")?,
-                        wake_seq: r.try_get("wake_seq")?,
-                    })
-                })
-                .transpose()?
+            sqlx::query(&sql).bind(case_id).fetch_optional(pool).await?.map(escalation_row).transpose()?
         });
         Ok(row)
     }
 
     /// Writes an escalation step: chain, next wake-up, notifications, queued messages and
-    /// timeline, all or nothing.
+    /// timeline, all or nothing. Returns `false`, writing nothing, when the row moved on since
+    /// `write.version` was read (another worker or an acceptance got there first).
     pub async fn save_escalation(
         &self,
         case_id: &str,
         write: &EscalationWrite,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (due, seq) = match write.wake {
             Some((at, seq)) => (Some(at), Some(seq)),
             None => (None, None),
         };
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "UPDATE escalations SET chain = $1, status = $2, due_at = $3, wake_seq = $4, updated_at = $5 \
-                 WHERE case_id = $6",
+            let moved = if write.keep_chain { 1 } else { sqlx::query(
+                "UPDATE escalations SET chain = $1, status = $2, due_at = $3, wake_seq = $4, updated_at = $5, \
+                 version = version + 1 WHERE case_id = $6 AND version = $7 \
+                 AND ($8 = FALSE OR NOT EXISTS (SELECT 1 FROM cases WHERE id = $6 AND accepted_by IS NOT NULL))",
             )
             .bind(&write.chain)
             .bind(&write.status)
@@ -123,8 +142,15 @@ impl Store {
             .bind(seq)
             .bind(now_ms)
             .bind(case_id)
+            .bind(write.version)
+            .bind(write.unless_accepted)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected() };
+            if moved == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
             for n in &write.notifications {
                 sqlx::query(
                     "INSERT INTO notifications (case_id, counselor_id, step_seq, code, created_at) VALUES ($1, $2, $3, $4, $5)",
@@ -137,20 +163,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            for (channel, contact, payload) in &write.messages {
-                let json = serde_json::to_string(payload).unwrap_or_default();
-                sqlx::query(
-                    "INSERT INTO outbox (channel, contact_key, conversation_id, lane, payload, status, attempts, \
-                     next_attempt_at, created_at, updated_at) VALUES ($1, $2, NULL, $3, $4, 'queued', 0, $5, $5, $5)",
-                )
-                .bind(channel)
-                .bind(contact)
-                .bind(lane::URGENT)
-                .bind(&json)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
-            }
+            queue_urgent!(tx, &write.messages, now_ms);
             for (kind, detail) in &write.events {
                 sqlx::query("INSERT INTO case_events (case_id, at, kind, detail) VALUES ($1, $2, $3, $4)")
                     .bind(case_id)
@@ -176,20 +189,7 @@ impl Store {
             }
             tx.commit().await?;
         });
-        Ok(())
-    }
-
-    /// The pending wake-up of an escalation: when, and for which step.
-    pub async fn escalation_wake(&self, case_id: &str) -> Result<Option<(i64, i64)>, StoreError> {
-        let row: Option<(Option<i64>, Option<i64>)> = on_pool!(self, pool => {
-            sqlx::query("SELECT due_at, wake_seq FROM escalations WHERE case_id = $1")
-                .bind(case_id)
-                .fetch_optional(pool)
-                .await?
-                .map(|r| -> Result<_, sqlx::Error> { Ok((r.try_get("due_at")?, r.try_get("wake_seq")?)) })
-                .transpose()?
-        });
-        Ok(row.and_then(|(at, seq)| at.zip(seq)))
+        Ok(true)
     }
 
     /// Queues messages outside any escalation step (replies to counselors).
@@ -200,20 +200,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for (channel, contact, payload) in messages {
-                let json = serde_json::to_string(payload).unwrap_or_default();
-                sqlx::query(
-                    "INSERT INTO outbox (channel, contact_key, conversation_id, lane, payload, status, attempts, \
-                     next_attempt_at, created_at, updated_at) VALUES ($1, $2, NULL, $3, $4, 'queued', 0, $5, $5, $5)",
-                )
-                .bind(channel)
-                .bind(contact)
-                .bind(lane::URGENT)
-                .bind(&json)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
-            }
+            queue_urgent!(tx, messages, now_ms);
             tx.commit().await?;
         });
         Ok(())
@@ -289,7 +276,7 @@ impl Store {
     pub async fn case_by_id(&self, case_id: &str) -> Result<Option<(super::CaseRow, i64)>, StoreError> {
         let row = on_pool!(self, pool => {
             sqlx::query(
-                "SELECT id, code, conversation_id, priority, category, status, region_code, provider_id, fields, created_at \
+                "SELECT id, code, conversation_id, priority, category, status, region_code, provider_id, accepted_by, fields, created_at \
                  FROM cases WHERE id = $1",
             )
             .bind(case_id)

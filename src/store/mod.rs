@@ -7,6 +7,7 @@ mod directory;
 mod escalation;
 mod inbox;
 pub mod outbox;
+mod transfer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -24,6 +25,7 @@ pub use conversation::{
 pub use escalation::{DueEscalation, EscalationWrite, Notification};
 pub use inbox::{Accepted, PendingInbound};
 pub use outbox::OutboxRow;
+pub use transfer::TransferTo;
 
 /// Why a storage operation failed.
 #[derive(Debug, Error)]

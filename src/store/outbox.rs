@@ -16,6 +16,28 @@ pub mod lane {
     pub const BULK: i64 = 2;
 }
 
+/// Queues `(channel, address, payload)` messages on the urgent lane inside an open
+/// transaction, so they are sent if and only if the step that made them commits.
+macro_rules! queue_urgent {
+    ($tx:expr, $messages:expr, $now:expr) => {
+        for (channel, contact, payload) in $messages {
+            let json = serde_json::to_string(payload).unwrap_or_default();
+            sqlx::query(
+                "INSERT INTO outbox (channel, contact_key, conversation_id, lane, payload, status, attempts, \
+                 next_attempt_at, created_at, updated_at) VALUES ($1, $2, NULL, $3, $4, 'queued', 0, $5, $5, $5)",
+            )
+            .bind(channel)
+            .bind(contact)
+            .bind($crate::store::outbox::lane::URGENT)
+            .bind(&json)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    };
+}
+pub(crate) use queue_urgent;
+
 /// An outbox row as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxRow {
