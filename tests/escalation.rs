@@ -291,3 +291,124 @@ async fn messages_relay_both_ways_then_closing_brings_the_survey() {
     w.text("whatsapp", SURVIVOR, "z1", "terima kasih").await;
     assert_eq!(w.texts_to("telegram", PALU_K1).await.len(), before);
 }
+
+#[tokio::test]
+async fn a_counselor_hands_the_case_to_a_colleague_who_refers_it_to_the_province() {
+    let w = world((10, 0), 8).await;
+    w.report_emergency().await;
+    w.escalator.run_once().await.unwrap();
+    let code = w.code_in(PALU_K1).await;
+    w.text("telegram", PALU_K1, "a1", &format!("TERIMA {code}")).await;
+
+    // To a colleague, by name: she holds it at once and everyone is told.
+    w.text("telegram", PALU_K1, "x1", "ALIH Konselor Contoh 2B").await;
+    assert!(
+        w.texts_to("telegram", PALU_K1).await.last().unwrap().contains("dialihkan ke Konselor Contoh 2B")
+    );
+    let handed = w.texts_to("telegram", PALU_K2).await;
+    assert!(handed.last().unwrap().contains("dialihkan kepada Anda oleh Konselor Contoh 2A"), "{handed:#?}");
+    assert!(!handed.last().unwrap().contains(SURVIVOR));
+    assert!(
+        w.texts_to("whatsapp", SURVIVOR)
+            .await
+            .last()
+            .unwrap()
+            .starts_with("Pendamping Anda sekarang Konselor Contoh 2B")
+    );
+    w.text("whatsapp", SURVIVOR, "r1", "Baik, terima kasih.").await;
+    assert!(w.texts_to("telegram", PALU_K2).await.last().unwrap().ends_with("Baik, terima kasih."));
+    assert!(!w.texts_to("telegram", PALU_K1).await.last().unwrap().contains("terima kasih"));
+
+    // Structured fields: good values are kept, bad ones explained.
+    w.text("telegram", PALU_K2, "d1", "DATA umur 25-44").await;
+    w.text("telegram", PALU_K2, "d2", "DATA hubungan suami").await;
+    assert!(w.texts_to("telegram", PALU_K2).await.last().unwrap().contains("hubungan = suami tersimpan"));
+    w.text("telegram", PALU_K2, "d3", "DATA umur anak").await;
+    assert!(w.texts_to("telegram", PALU_K2).await.last().unwrap().contains("0-5, 6-12, 13-17"));
+    w.text("telegram", PALU_K2, "x0", "ALIH nobody-here").await;
+    assert!(w.texts_to("telegram", PALU_K2).await.last().unwrap().contains("\"nobody-here\""));
+
+    // To another provider, by id: referred, and the chain starts over there.
+    w.text("telegram", PALU_K2, "x2", "ALIH uptd-ppa-sulteng").await;
+    assert!(
+        w.texts_to("telegram", PALU_K2)
+            .await
+            .last()
+            .unwrap()
+            .contains("dirujuk ke [CONTOH FIKTIF] UPTD PPA Provinsi")
+    );
+    assert!(w.texts_to("whatsapp", SURVIVOR).await.last().unwrap().starts_with("Laporan Anda kami rujuk ke"));
+    let case_code = w.store.cases_between(0, i64::MAX).await.unwrap()[0].case.code.clone();
+    let case = w.store.case_by_code(&case_code).await.unwrap().unwrap();
+    assert_eq!((case.status.as_str(), case.provider_id.as_deref()), ("referred", Some("uptd-ppa-sulteng")));
+    // While it waits at the province, her words go nowhere near Palu, and Palu's old code is void.
+    w.text("telegram", PALU_K1, "o1", &format!("TERIMA {code}")).await;
+    assert!(w.texts_to("telegram", PALU_K1).await.last().unwrap().contains("tidak kami kenali"));
+    assert_eq!(w.escalator.run_once().await.unwrap(), 1);
+    let province_code = w.code_in(SULTENG_K1).await;
+    w.text("telegram", SULTENG_K1, "a2", &format!("TERIMA {province_code}")).await;
+    assert!(
+        w.texts_to("whatsapp", SURVIVOR)
+            .await
+            .last()
+            .unwrap()
+            .starts_with("Konselor Konselor Contoh 1A dari")
+    );
+
+    let record = w.store.cases_between(0, i64::MAX).await.unwrap().remove(0);
+    let kinds: Vec<&str> = record.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "transferred").count(), 2, "{kinds:?}");
+    assert_eq!(record.case.status, "accepted");
+    let directory =
+        Directory { regions: Regions::embedded().unwrap(), providers: w.store.providers().await.unwrap() };
+    let columns: Vec<String> =
+        ["kelompok_umur", "hubungan_pelaku", "dirujuk_ke", "diterima_oleh"].map(String::from).to_vec();
+    let csv = teduh::case::export::export_csv(&[record], &directory, &columns, 8).unwrap();
+    assert_eq!(
+        csv.lines().nth(1).unwrap(),
+        "25-44,suami,[CONTOH FIKTIF] UPTD PPA Provinsi Sulawesi Tengah,uptd-ppa-palu-k1"
+    );
+}
+
+#[tokio::test]
+async fn counselors_without_a_case_get_help_not_silence() {
+    let w = world((10, 0), 8).await;
+    w.text("telegram", PALU_K2, "h1", "halo").await;
+    assert!(
+        w.texts_to("telegram", PALU_K2)
+            .await
+            .last()
+            .unwrap()
+            .starts_with("Anda tidak sedang menangani kasus")
+    );
+    w.text("telegram", PALU_K2, "h2", "bantuan").await;
+    let help = w.texts_to("telegram", PALU_K2).await;
+    assert!(help.last().unwrap().contains("ALIH") && help.last().unwrap().contains("TUTUP"), "{help:#?}");
+}
+
+#[tokio::test]
+async fn two_workers_advancing_the_same_chain_notify_each_counselor_once() {
+    let w = world((10, 0), 8).await;
+    w.report_emergency().await;
+    let other = Escalator::new(
+        w.store.clone(),
+        w.clock.clone(),
+        Arc::new(Policies::shipped().unwrap()),
+        Arc::new(Directory {
+            regions: Regions::embedded().unwrap(),
+            providers: w.store.providers().await.unwrap(),
+        }),
+        Arc::new(teduh::i18n::I18n::load(&common::crate_path("locales"), "id").unwrap()),
+    );
+    for _ in 0..3 {
+        let (a, b) = tokio::join!(w.escalator.run_once(), other.run_once());
+        a.unwrap();
+        b.unwrap();
+        w.minutes(2);
+    }
+    assert_eq!(w.texts_to("telegram", PALU_K1).await.len(), 1);
+    assert_eq!(w.texts_to("telegram", PALU_K2).await.len(), 1);
+    let case = &w.store.cases_between(0, i64::MAX).await.unwrap()[0];
+    let notified = case.events.iter().filter(|e| e.kind == "notified").count();
+    assert_eq!(notified, 3, "primary, backup, supervisor: each step once");
+}

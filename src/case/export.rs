@@ -37,7 +37,6 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("ditutup_pada", "when it was closed, local time"),
 ];
 
-
 /// An export that cannot be made.
 #[derive(Debug, Error, PartialEq)]
 pub enum ExportError {

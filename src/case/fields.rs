@@ -53,7 +53,9 @@ impl Field {
         let value = value.trim();
         match self {
             Self::Kind => simfoni_kind(&fold(value)).map(str::to_string),
-            Self::AgeGroup => AGE_GROUPS.iter().find(|g| **g == value.replace(' ', "")).map(|g| g.to_string()),
+            Self::AgeGroup => {
+                AGE_GROUPS.iter().find(|g| **g == value.replace(' ', "")).map(|g| g.to_string())
+            }
             Self::Relationship | Self::Place => {
                 (!value.is_empty() && value.chars().count() <= MAX_FREE_TEXT).then(|| value.to_string())
             }

@@ -44,8 +44,5 @@ pub fn counselor_at<'d>(
 
 /// A counselor by id, with her provider.
 pub fn counselor_by_id<'d>(directory: &'d Directory, id: &str) -> Option<(&'d Counselor, &'d Provider)> {
-    directory
-        .providers
-        .iter()
-        .find_map(|p| p.counselors.iter().find(|c| c.id == id).map(|c| (c, p)))
+    directory.providers.iter().find_map(|p| p.counselors.iter().find(|c| c.id == id).map(|c| (c, p)))
 }

@@ -10,7 +10,7 @@ use crate::channel::{InboundEvent, OutgoingPayload};
 use crate::directory::Provider;
 use crate::directory::provider::Counselor;
 use crate::flow::Reply;
-use crate::store::{Acceptance, CaseRow, EscalationWrite, StoreError, TransferTo};
+use crate::store::{Acceptance, CaseRow, EscalationWrite, StoreError, Transfer, TransferTo};
 use crate::text::fold;
 
 /// How many times a write that lost a race with a concurrent step is recomputed and retried.
@@ -170,7 +170,11 @@ impl Escalator {
                 let reply = match parsed {
                     Some((field, value)) => {
                         self.store.set_case_field(&case.id, field.key(), &value, &counselor.id, now).await?;
-                        self.render("id", "counselor-field-set", &[("case", code), ("field", &name), ("value", &value)])
+                        self.render(
+                            "id",
+                            "counselor-field-set",
+                            &[("case", code), ("field", &name), ("value", &value)],
+                        )
                     }
                     None => self.render(
                         "id",
@@ -194,9 +198,11 @@ impl Escalator {
                         write.events.push(("relayed".into(), Some("from=counselor".into())));
                         write.case_status = Some("in_progress".into());
                     }
-                    None => write
-                        .messages
-                        .push(back(self.render("id", "counselor-survivor-gone", &[("case", code)]))),
+                    None => write.messages.push(back(self.render(
+                        "id",
+                        "counselor-survivor-gone",
+                        &[("case", code)],
+                    ))),
                 }
             }
         }
@@ -311,7 +317,9 @@ impl Escalator {
                 return self.store.queue_messages(&[passed], now).await;
             };
             let mut write = EscalationWrite { version: due.version, ..EscalationWrite::default() };
-            write.events.push(("passed".into(), Some(format!("counselor={};level={step_seq}", counselor.id))));
+            write
+                .events
+                .push(("passed".into(), Some(format!("counselor={};level={step_seq}", counselor.id))));
             write.messages.push(passed.clone());
             let event = ChainEvent::Pass { counselor: counselor.id.clone(), step_seq: step_seq as u64 };
             let (next, actions) = policy::on_event(&chain, policy, event, now);
@@ -335,7 +343,8 @@ impl Escalator {
     fn destination<'d>(&'d self, own: &Provider, wanted: &str) -> Option<Destination<'d>> {
         let wanted = fold(wanted);
         let providers = &self.directory.providers;
-        let own_first = providers.iter().filter(|p| p.id == own.id).chain(providers.iter().filter(|p| p.id != own.id));
+        let own_first =
+            providers.iter().filter(|p| p.id == own.id).chain(providers.iter().filter(|p| p.id != own.id));
         for p in own_first {
             if let Some(c) = p.counselors.iter().find(|c| fold(&c.id) == wanted || fold(&c.name) == wanted) {
                 return Some(Destination::Counselor(c, p));
@@ -370,26 +379,38 @@ impl Escalator {
                     self.store.queue_messages(&[back(text)], now).await?;
                     return Ok(CounselorOutcome::Handled);
                 };
-                let names = [("case", code), ("name", to.name.as_str()), ("provider", to_provider.name.as_str())];
+                let names =
+                    [("case", code), ("name", to.name.as_str()), ("provider", to_provider.name.as_str())];
                 messages.push(back(self.render("id", "counselor-transferred", &names)));
                 let kind = case.category.as_deref().unwrap_or("-");
-                let handed = [("case", code), ("priority", case.priority.as_str()), ("kind", kind), ("from", &counselor.name)];
-                messages.push(plain(channel, &addr, self.render("id", "counselor-transferred-to-you", &handed)));
+                let handed = [
+                    ("case", code),
+                    ("priority", case.priority.as_str()),
+                    ("kind", kind),
+                    ("from", &counselor.name),
+                ];
+                messages.push(plain(
+                    channel,
+                    &addr,
+                    self.render("id", "counselor-transferred-to-you", &handed),
+                ));
                 if let Some((s_channel, s_contact, lang)) = &survivor {
                     let text = self.render(lang, "survivor-transferred", &names[1..]);
                     messages.push(plain(s_channel, s_contact, text));
                 }
-                let detail = format!(
-                    "from={};to_counselor={};to_provider={}",
-                    counselor.id, to.id, to_provider.id
-                );
+                let detail =
+                    format!("from={};to_counselor={};to_provider={}", counselor.id, to.id, to_provider.id);
                 (TransferTo::Counselor { id: &to.id, provider: &to_provider.id }, detail)
             }
             Some(Destination::Provider(to)) => {
                 let names = [("case", code), ("provider", to.name.as_str())];
                 messages.push(back(self.render("id", "counselor-referred", &names)));
                 if let Some((s_channel, s_contact, lang)) = &survivor {
-                    messages.push(plain(s_channel, s_contact, self.render(lang, "survivor-referred", &names[1..])));
+                    messages.push(plain(
+                        s_channel,
+                        s_contact,
+                        self.render(lang, "survivor-referred", &names[1..]),
+                    ));
                 }
                 (TransferTo::Provider(&to.id), format!("from={};to_provider={}", counselor.id, to.id))
             }
@@ -400,7 +421,8 @@ impl Escalator {
             }
         };
         let policy = if case.priority == "urgent" { "urgent" } else { "normal" };
-        if self.store.transfer_case(&case.id, &counselor.id, to, policy, &detail, &messages, now).await? {
+        let transfer = Transfer { case_id: &case.id, from: &counselor.id, to, policy, detail: &detail };
+        if self.store.transfer_case(&transfer, &messages, now).await? {
             tracing::info!(case = %code, "case transferred");
         } else {
             let text = self.render("id", "counselor-unknown-code", &[]);
@@ -415,7 +437,8 @@ impl Escalator {
         let Some((case_id, code, counselor_id)) = self.store.case_in_relay(conversation_id).await? else {
             return Ok(false);
         };
-        let Some((channel, addr)) = counselor_by_id(&self.directory, &counselor_id).and_then(|(c, _)| address(c))
+        let Some((channel, addr)) =
+            counselor_by_id(&self.directory, &counselor_id).and_then(|(c, _)| address(c))
         else {
             return Ok(false);
         };

@@ -25,7 +25,7 @@ pub use conversation::{
 pub use escalation::{DueEscalation, EscalationWrite, Notification};
 pub use inbox::{Accepted, PendingInbound};
 pub use outbox::OutboxRow;
-pub use transfer::TransferTo;
+pub use transfer::{Transfer, TransferTo};
 
 /// Why a storage operation failed.
 #[derive(Debug, Error)]

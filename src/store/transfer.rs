@@ -19,21 +19,32 @@ pub enum TransferTo<'a> {
     Provider(&'a str),
 }
 
+/// One handing-on of a case.
+#[derive(Debug, Clone, Copy)]
+pub struct Transfer<'a> {
+    /// The case.
+    pub case_id: &'a str,
+    /// The counselor who holds it now.
+    pub from: &'a str,
+    /// Where it goes.
+    pub to: TransferTo<'a>,
+    /// The policy a referral escalates under when the case never had one.
+    pub policy: &'a str,
+    /// Timeline detail, e.g. `from=k1;to_provider=uptd-ppa-sulteng`.
+    pub detail: &'a str,
+}
+
 impl Store {
-    /// Moves a case held by `from` to its new holder, with the timeline event and the messages
-    /// that tell everyone, all or nothing. A referral escalates under the case's own policy
-    /// (`policy` when it never had one). Returns `false`, writing nothing, when `from` no
+    /// Moves a case from the counselor holding it to its new holder, with the timeline event
+    /// and the messages that tell everyone, all or nothing. Returns `false`, writing nothing, when `from` no
     /// longer holds the case (closed, or handed on meanwhile).
     pub async fn transfer_case(
         &self,
-        case_id: &str,
-        from: &str,
-        to: TransferTo<'_>,
-        policy: &str,
-        detail: &str,
+        transfer: &Transfer<'_>,
         messages: &[(String, String, OutgoingPayload)],
         now_ms: i64,
     ) -> Result<bool, StoreError> {
+        let Transfer { case_id, from, to, policy, detail } = *transfer;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let moved = match to {
