@@ -12,5 +12,6 @@ pub mod flow;
 pub mod http;
 pub mod i18n;
 pub mod runtime;
+pub mod server;
 pub mod store;
 pub mod text;

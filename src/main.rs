@@ -11,12 +11,9 @@ use tracing_subscriber::EnvFilter;
 
 use teduh::app;
 use teduh::channel::console::{self, ConsoleOptions};
-use teduh::channel::{Ingress, Sender, sms, telegram, whatsapp};
 use teduh::clock::SystemClock;
 use teduh::config::{Config, LogFormat};
-use teduh::dispatch::Dispatcher;
 use teduh::flow::{load, schema};
-use teduh::http::{AppState, router};
 
 #[derive(Parser)]
 #[command(name = "teduh", version, about = "Helpline gateway for women's protection services")]
@@ -384,88 +381,15 @@ async fn serve(config: &Config) -> anyhow::Result<()> {
         );
     }
 
-    // One shutdown signal for the HTTP server and every background task.
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-
-    // Escalation: the shipped policies unless the operator keeps her own next to the flows.
-    let policies_path = std::path::Path::new("escalation/policies.yaml");
-    let policies = if policies_path.exists() {
-        teduh::escalation::policy::load_policies(policies_path)
-    } else {
-        teduh::escalation::policy::Policies::shipped()
-    }
-    .map_err(|errors| {
-        let lines: Vec<String> =
-            errors.iter().map(|e| format!("{}:{}: {}", policies_path.display(), e.line, e.message)).collect();
-        anyhow::anyhow!("escalation policies have problems:\n{}", lines.join("\n"))
-    })?;
-    let escalator = teduh::escalation::run::Escalator::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        Arc::new(policies),
-        runtime.engine().shared_directory(),
-        runtime.engine().shared_i18n(),
-    );
-    let runtime = runtime.with_escalator(Arc::new(escalator.clone()));
-    let inbox_wake = Arc::new(tokio::sync::Notify::new());
-    let ingress = Ingress::new(runtime.clone(), inbox_wake.clone());
-    let mut senders: Vec<Arc<dyn Sender>> = Vec::new();
-    let mut app = router(AppState { store: store.clone() });
-    let mut tasks = Vec::new();
-    if let Some(tg) = &config.telegram {
-        senders.push(Arc::new(telegram::TelegramSender::new(tg.clone())?));
-        if tg.is_webhook() {
-            app = app.merge(telegram::routes(ingress.clone(), tg.clone()));
-        } else {
-            tasks.push(tokio::spawn(telegram::poll(
-                ingress.clone(),
-                tg.clone(),
-                until_stopped(stopped.clone()),
-            )));
-        }
-    }
-    if let Some(wa) = &config.whatsapp {
-        senders.push(Arc::new(whatsapp::WhatsAppSender::new(wa.clone())));
-        app = app.merge(whatsapp::routes(ingress.clone(), wa.clone()));
-    }
-    if let Some(sms_config) = &config.sms {
-        senders.push(Arc::new(sms::SmsSender::new(sms_config.clone(), store.clone())?));
-        app = app.merge(sms::routes(ingress.clone(), sms_config.clone()));
-    }
-    let dispatcher = Dispatcher::new(store.clone(), Arc::new(SystemClock), senders);
-    tasks.push(tokio::spawn(runtime.clone().run_inbox(
-        inbox_wake,
-        dispatcher.waker(),
-        until_stopped(stopped.clone()),
-    )));
-    tasks.push(tokio::spawn(escalator.run(dispatcher.waker(), until_stopped(stopped.clone()))));
-    tasks.push(tokio::spawn(dispatcher.run(until_stopped(stopped.clone()))));
-
+    let policies = teduh::server::policies(std::path::Path::new(teduh::server::POLICIES_PATH))?;
+    let server = teduh::server::Server::start(config, runtime, Arc::new(SystemClock), Arc::new(policies))?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {} (set TEDUH_BIND)", config.bind))?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    if let Some(tg) = config.telegram.clone().filter(|t| t.is_webhook()) {
-        // Telegram must know where to deliver; keep trying in the background if it is down.
-        tasks.push(tokio::spawn(async move {
-            for attempt in 1..=5u32 {
-                match telegram::register_webhook(&tg).await {
-                    Ok(()) => return tracing::info!("telegram webhook registered"),
-                    Err(e) => tracing::warn!(attempt, error = %e, "telegram webhook registration failed"),
-                }
-                tokio::time::sleep(std::time::Duration::from_secs(2u64.pow(attempt))).await;
-            }
-        }));
-    }
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, server.router()).with_graceful_shutdown(shutdown_signal()).await?;
     // Stop taking work, let in-flight steps and sends finish, then close the database.
-    let _ = stop.send(true);
-    for task in tasks {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
-    }
+    server.stop().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
