@@ -167,6 +167,10 @@ enum FlowsCommand {
         /// Locales directory (default: the configured one).
         #[arg(long)]
         locales: Option<PathBuf>,
+        /// Escalation policies the flows' `escalate` actions must name (default:
+        /// escalation/policies.yaml when it exists, else the shipped policies).
+        #[arg(long)]
+        policies: Option<PathBuf>,
     },
     /// Print the JSON Schema of flow files (committed as flows/schema.json).
     Schema,
@@ -215,12 +219,13 @@ async fn run() -> anyhow::Result<ExitCode> {
             console::run(&runtime, &options, stdin, tokio::io::stdout()).await?;
             runtime.store().close().await;
         }
-        Command::Flows { command: FlowsCommand::Check { dir, locales } } => {
+        Command::Flows { command: FlowsCommand::Check { dir, locales, policies } } => {
             // The configured entry flow only has to exist in the configured flows directory.
             let entry = dir.is_none().then_some(config.entry_flow.as_str());
             let flows_dir = dir.unwrap_or_else(|| config.flows_dir.clone());
             let locales_dir = locales.unwrap_or_else(|| config.locales_dir.clone());
-            return Ok(check_flows(&flows_dir, &locales_dir, &config.default_lang, entry));
+            let policies = policies.unwrap_or_else(|| PathBuf::from(teduh::server::POLICIES_PATH));
+            return Ok(check_flows(&flows_dir, &locales_dir, &config.default_lang, entry, &policies));
         }
         Command::Flows { command: FlowsCommand::Schema } => {
             print!("{}", schema::flow_schema_json());
@@ -350,8 +355,35 @@ async fn run() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check_flows(flows_dir: &Path, locales_dir: &Path, default_lang: &str, entry: Option<&str>) -> ExitCode {
-    match teduh::flow::check_all(flows_dir, locales_dir, default_lang, entry) {
+fn check_flows(
+    flows_dir: &Path,
+    locales_dir: &Path,
+    default_lang: &str,
+    entry: Option<&str>,
+    policies_path: &Path,
+) -> ExitCode {
+    let policies = if policies_path.exists() {
+        teduh::escalation::policy::load_policies(policies_path)
+    } else {
+        teduh::escalation::policy::Policies::shipped()
+    };
+    let checked =
+        teduh::flow::check_all(flows_dir, locales_dir, default_lang, entry).and_then(|(i18n, set)| {
+            let problems: Vec<teduh::flow::Problem> = match &policies {
+                Ok(policies) => teduh::flow::check_policy_refs(&set, policies.names()),
+                Err(errors) => errors
+                    .iter()
+                    .map(|e| teduh::flow::Problem {
+                        file: policies_path.to_path_buf(),
+                        line: e.line,
+                        kind: teduh::flow::ProblemKind::InvalidValue,
+                        message: format!("escalation policies: {}", e.message),
+                    })
+                    .collect(),
+            };
+            if problems.is_empty() { Ok((i18n, set)) } else { Err(teduh::flow::Problems(problems)) }
+        });
+    match checked {
         Ok((_, set)) => {
             let files = load::flow_files(flows_dir).map(|f| f.len()).unwrap_or(0);
             println!("{} flow(s) in {files} file(s): no problems", set.flows.len());

@@ -33,7 +33,7 @@ pub enum ServerError {
         /// What went wrong.
         message: String,
     },
-    /// The escalation policies file has problems.
+    /// The escalation policies file has problems, or a flow names a policy it lacks.
     #[error("escalation policies have problems:\n{0}")]
     Policies(String),
 }
@@ -67,6 +67,10 @@ impl Server {
         clock: Arc<dyn Clock>,
         policies: Arc<Policies>,
     ) -> Result<Self, ServerError> {
+        let unknown = crate::flow::check_policy_refs(runtime.engine().flows(), policies.names());
+        if !unknown.is_empty() {
+            return Err(ServerError::Policies(crate::flow::Problems(unknown).to_string()));
+        }
         let store = runtime.store().clone();
         let (stop, stopped) = watch::channel(false);
         let until_stopped = |mut rx: watch::Receiver<bool>| async move {

@@ -520,3 +520,51 @@ fn binary_requires_the_configured_entry_flow_and_some_flows() {
     assert_eq!(output.status.code(), Some(1), "stdout:\n{stdout}");
     assert!(stdout.contains(": io: no flow files"), "stdout:\n{stdout}");
 }
+
+#[test]
+fn escalating_under_a_policy_that_does_not_exist_is_reported_at_its_line() {
+    let case = Case::new("unknown_policy");
+    let (output, stdout) = check_with_binary(&case.flows, case.locales.path());
+    assert_eq!(output.status.code(), Some(1), "stdout:\n{stdout}");
+    let file = case.file("main.yaml");
+    assert!(
+        stdout.starts_with(&format!(
+            "{}:8: unknown-target: escalate: no escalation policy `urgnet` (known: normal, urgent)",
+            file.display()
+        )),
+        "stdout:\n{stdout}"
+    );
+}
+
+#[test]
+fn an_operators_policies_file_decides_which_policies_exist() {
+    let case = Case::new("unknown_policy");
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies.yaml");
+    let file = |custom_step: &str| {
+        format!(
+            "policies:\n  urgent:\n    steps:\n      - notify: primary\n  normal:\n    steps:\n      - notify: primary\n  \
+             urgnet:\n    steps:\n      - {custom_step}\n"
+        )
+    };
+    fs::write(&policies, file("notify: primary")).unwrap();
+    let run = |policies: &Path| {
+        let output = teduh()
+            .args(["flows", "check"])
+            .arg(&case.flows)
+            .arg("--locales")
+            .arg(case.locales.path())
+            .arg("--policies")
+            .arg(policies)
+            .output()
+            .expect("run teduh");
+        (output.status.code(), String::from_utf8_lossy(&output.stdout).to_string())
+    };
+    let (code, stdout) = run(&policies);
+    assert_eq!(code, Some(0), "stdout:\n{stdout}");
+    fs::write(&policies, file("notify: nobody")).unwrap();
+    let (code, stdout) = run(&policies);
+    assert_eq!(code, Some(1), "stdout:\n{stdout}");
+    let expected = format!("{}:10: invalid-value: escalation policies:", policies.display());
+    assert!(stdout.starts_with(&expected), "stdout:\n{stdout}");
+}

@@ -37,6 +37,8 @@ struct Checker<'a> {
     /// Flows with a node that failed to compile: their edges are unknown, so reachability
     /// inside them would only produce noise.
     failed_flows: HashSet<String>,
+    /// Every `escalate` action's policy, with where.
+    policy_refs: Vec<compiled::PolicyRef>,
 }
 
 impl Checker<'_> {
@@ -256,7 +258,12 @@ impl Checker<'_> {
                 })
             }
             ActionKind::Escalate => match &a.policy {
-                Some(policy) => Some(compiled::Action::Escalate(policy.clone())),
+                Some(policy) => {
+                    let reference =
+                        compiled::PolicyRef { file: file.to_path_buf(), line: at, policy: policy.clone() };
+                    self.policy_refs.push(reference);
+                    Some(compiled::Action::Escalate(policy.clone()))
+                }
                 None => {
                     missing(self, "policy");
                     None
@@ -757,6 +764,7 @@ pub fn compile(sources: &[Source], i18n: &I18n, builtin_messages: &[&str]) -> (F
         messages: Vec::new(),
         keywords: HashMap::new(),
         failed_flows: HashSet::new(),
+        policy_refs: Vec::new(),
     };
     let accepted = c.index(sources);
     let mut set = FlowSet::default();
@@ -792,6 +800,7 @@ pub fn compile(sources: &[Source], i18n: &I18n, builtin_messages: &[&str]) -> (F
     c.unreachable(&set);
     c.goto_loops(&set);
     c.missing_messages(builtin_messages);
+    set.policy_refs = std::mem::take(&mut c.policy_refs);
     let mut problems = c.problems;
     problems.sort_by(|a, b| (&a.file, a.line, a.kind).cmp(&(&b.file, b.line, b.kind)));
     problems.dedup();

@@ -16,6 +16,19 @@ pub struct FlowSet {
     pub flows: HashMap<String, Flow>,
     /// Keyword triggers, checked on every typed message.
     pub triggers: Vec<Trigger>,
+    /// Every `escalate` action, so the policies it names can be checked where they live.
+    pub policy_refs: Vec<PolicyRef>,
+}
+
+/// Where a flow names an escalation policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRef {
+    /// Flow file.
+    pub file: std::path::PathBuf,
+    /// Line of the action.
+    pub line: u64,
+    /// Policy name.
+    pub policy: String,
 }
 
 impl FlowSet {

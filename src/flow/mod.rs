@@ -34,6 +34,25 @@ pub fn load_flow_set(dir: &Path, i18n: &I18n) -> Result<FlowSet, Problems> {
     }
 }
 
+/// Problems with the escalation policies the flows name: each `escalate` must name one of
+/// `known` (the policies file's names).
+pub fn check_policy_refs<'a>(set: &FlowSet, known: impl IntoIterator<Item = &'a str>) -> Vec<Problem> {
+    let known: Vec<&str> = known.into_iter().collect();
+    let mut problems: Vec<Problem> = set
+        .policy_refs
+        .iter()
+        .filter(|r| !known.contains(&r.policy.as_str()))
+        .map(|r| Problem {
+            file: r.file.clone(),
+            line: r.line,
+            kind: ProblemKind::UnknownTarget,
+            message: format!("escalate: no escalation policy `{}` (known: {})", r.policy, known.join(", ")),
+        })
+        .collect();
+    problems.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    problems
+}
+
 /// Everything `teduh flows check` reports: locale problems (as `fluent` problems) and flow
 /// problems together, so one run shows them all. With `entry`, that flow must exist too.
 pub fn check_all(
