@@ -147,6 +147,12 @@ impl Runtime {
             effects = effects.len(),
             "step committed"
         );
+        // A case to escalate is the one thing that must not wait for the next polling round.
+        if let Some(escalator) = &self.escalator
+            && effects.iter().any(|e| matches!(e, Effect::Escalate { .. } | Effect::Handoff { .. }))
+        {
+            escalator.wake();
+        }
         let replies = effects
             .iter()
             .filter_map(|e| match e {

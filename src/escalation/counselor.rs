@@ -424,6 +424,7 @@ impl Escalator {
         let transfer = Transfer { case_id: &case.id, from: &counselor.id, to, policy, detail: &detail };
         if self.store.transfer_case(&transfer, &messages, now).await? {
             tracing::info!(case = %code, "case transferred");
+            self.wake();
         } else {
             let text = self.render("id", "counselor-unknown-code", &[]);
             self.store.queue_messages(&[back(text)], now).await?;

@@ -30,6 +30,8 @@ pub struct Escalator {
     pub(super) policies: Arc<Policies>,
     pub(super) directory: Arc<Directory>,
     pub(super) i18n: Arc<I18n>,
+    /// Rings when a case is escalated, so its first notice does not wait for the next round.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Escalator {
@@ -56,7 +58,7 @@ impl Escalator {
         directory: Arc<Directory>,
         i18n: Arc<I18n>,
     ) -> Self {
-        Self { store, clock, policies, directory, i18n }
+        Self { store, clock, policies, directory, i18n, wake: Arc::new(tokio::sync::Notify::new()) }
     }
 
     /// The counselor (and her provider) a channel address belongs to, if any.
@@ -68,6 +70,11 @@ impl Escalator {
         let vars: BTreeMap<String, Value> =
             args.iter().map(|(k, v)| (k.to_string(), Value::Text(v.to_string()))).collect();
         self.i18n.render(lang, id, &vars)
+    }
+
+    /// Asks the running worker for a round now (a case was just escalated or referred).
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// Advances every escalation that is due. Returns how many were advanced.
@@ -291,6 +298,7 @@ impl Escalator {
             }
             tokio::select! {
                 () = &mut shutdown => break,
+                () = self.wake.notified() => {}
                 () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
             }
         }
