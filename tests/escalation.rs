@@ -31,11 +31,20 @@ struct World {
 }
 
 async fn world(monday_local: (i64, i64), offset: i32) -> World {
+    world_with(monday_local, offset, |_| {}).await
+}
+
+async fn world_with(
+    monday_local: (i64, i64),
+    offset: i32,
+    edit: impl FnOnce(&mut Vec<teduh::directory::Provider>),
+) -> World {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sqlite(&dir.path().join("t.db")).await.unwrap();
     let regions = Regions::embedded().unwrap();
-    let providers =
+    let mut providers =
         provider::read_directory(&common::crate_path("providers/example.yaml"), &regions).unwrap();
+    edit(&mut providers);
     let shifts = read_roster(&common::crate_path("rosters/example.csv"), &providers).unwrap();
     store.replace_providers(&providers).await.unwrap();
     let ids: Vec<String> = providers.iter().map(|p| p.id.clone()).collect();
@@ -128,9 +137,9 @@ async fn silence_reaches_the_backup_who_accepts_and_the_survivor_is_told() {
     assert!(w.texts_to("telegram", PALU_K2).await.last().unwrap().contains("sekarang Anda tangani"));
     let told = w.texts_to("whatsapp", SURVIVOR).await;
     assert!(
-        told.last().unwrap().starts_with(
-            "Konselor Konselor Contoh 2B dari [CONTOH FIKTIF] UPTD PPA Kota Palu telah menerima"
-        ),
+        told.last()
+            .unwrap()
+            .starts_with("Konselor Contoh 2B dari [CONTOH FIKTIF] UPTD PPA Kota Palu telah menerima"),
         "{told:#?}"
     );
 
@@ -347,13 +356,7 @@ async fn a_counselor_hands_the_case_to_a_colleague_who_refers_it_to_the_province
     assert_eq!(w.escalator.run_once().await.unwrap(), 1);
     let province_code = w.code_in(SULTENG_K1).await;
     w.text("telegram", SULTENG_K1, "a2", &format!("TERIMA {province_code}")).await;
-    assert!(
-        w.texts_to("whatsapp", SURVIVOR)
-            .await
-            .last()
-            .unwrap()
-            .starts_with("Konselor Konselor Contoh 1A dari")
-    );
+    assert!(w.texts_to("whatsapp", SURVIVOR).await.last().unwrap().starts_with("Konselor Contoh 1A dari"));
 
     let record = w.store.cases_between(0, i64::MAX).await.unwrap().remove(0);
     let kinds: Vec<&str> = record.events.iter().map(|e| e.kind.as_str()).collect();
@@ -411,4 +414,26 @@ async fn two_workers_advancing_the_same_chain_notify_each_counselor_once() {
     let case = &w.store.cases_between(0, i64::MAX).await.unwrap()[0];
     let notified = case.events.iter().filter(|e| e.kind == "notified").count();
     assert_eq!(notified, 3, "primary, backup, supervisor: each step once");
+}
+
+#[tokio::test]
+async fn a_provider_that_keeps_names_private_is_named_instead_of_its_counselor() {
+    let w = world_with((10, 0), 8, |providers| {
+        for p in providers.iter_mut().filter(|p| p.id == "uptd-ppa-palu") {
+            p.show_counselor_names = false;
+        }
+    })
+    .await;
+    w.report_emergency().await;
+    w.escalator.run_once().await.unwrap();
+    let code = w.code_in(PALU_K1).await;
+    w.text("telegram", PALU_K1, "a1", &format!("TERIMA {code}")).await;
+    assert_eq!(
+        w.texts_to("whatsapp", SURVIVOR).await.last().unwrap(),
+        "Seorang konselor dari [CONTOH FIKTIF] UPTD PPA Kota Palu telah menerima laporan Anda dan akan \
+         menghubungi Anda di sini."
+    );
+    w.text("telegram", PALU_K1, "r1", "Saya di sini.").await;
+    assert_eq!(w.texts_to("whatsapp", SURVIVOR).await.last().unwrap(), "Konselor: Saya di sini.");
+    assert!(w.texts_to("whatsapp", SURVIVOR).await.iter().all(|t| !t.contains("Contoh 2A")));
 }

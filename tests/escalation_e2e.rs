@@ -462,7 +462,7 @@ async fn whatsapp_emergency_in_palu_reaches_telegram_counselors_relays_and_ends_
         // The backup accepts with the button; the survivor hears who has her case.
         w.telegram_button(PALU_K2, 0).await;
         w.until("the survivor is told", |w| {
-            w.whatsapp_to_survivor().iter().any(|t| t.starts_with("Konselor Konselor Contoh 2B dari"))
+            w.whatsapp_to_survivor().iter().any(|t| t.starts_with("Konselor Contoh 2B dari"))
         })
         .await;
         w.until("the backup is told the case is hers", |w| {
@@ -576,7 +576,7 @@ async fn silence_reaches_the_province_by_sms_then_sapa_129_across_a_restart() {
         let code = w.notice_code(SAPA_K1);
         w.telegram_text(SAPA_K1, &format!("terima {code}")).await;
         w.until("the survivor is told by SMS", |w| {
-            w.sms_to(SMS_SURVIVOR).iter().any(|t| t.starts_with("Konselor Konselor Uji SAPA dari SAPA 129"))
+            w.sms_to(SMS_SURVIVOR).iter().any(|t| t.starts_with("Konselor Uji SAPA dari SAPA 129"))
         })
         .await;
         w.stop().await;

@@ -148,6 +148,15 @@ fn the_valid_base_file_parses() {
     assert_eq!(providers[0].counselors.len(), 2);
     assert_eq!(providers[1].region, "72.10");
     assert_eq!(providers[1].counselors[0].channels.sms.as_deref(), Some("0812-0000-0303"));
+    assert!(providers.iter().all(|p| p.show_counselor_names), "names are shown unless a provider says not");
+}
+
+#[test]
+fn a_provider_can_keep_its_counselors_names_from_survivors() {
+    let providers =
+        parse(&valid_with("    kind: lplpp\n", "    kind: lplpp\n    show_counselor_names: false\n"));
+    assert!(providers[0].show_counselor_names);
+    assert!(!providers[1].show_counselor_names);
 }
 
 #[test]

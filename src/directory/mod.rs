@@ -143,6 +143,7 @@ mod tests {
             hours: Hours { tz: TimeZone::Wita, always: true, slots: Vec::new() },
             contacts: Contacts::default(),
             counselors: Vec::new(),
+            show_counselor_names: true,
         }
     }
 

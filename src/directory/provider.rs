@@ -217,6 +217,13 @@ pub struct Provider {
     pub contacts: Contacts,
     /// Counselors.
     pub counselors: Vec<Counselor>,
+    /// Whether survivors are told their counselor's name (else only the provider's).
+    #[serde(default = "shown")]
+    pub show_counselor_names: bool,
+}
+
+fn shown() -> bool {
+    true
 }
 
 impl Provider {
@@ -252,6 +259,8 @@ struct ProviderDoc {
     contacts: Option<Spanned<Contacts>>,
     #[serde(default)]
     counselors: Vec<Spanned<CounselorDoc>>,
+    #[serde(default = "shown")]
+    show_counselor_names: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -530,6 +539,7 @@ pub fn parse_directory(text: &str, regions: &Regions) -> Result<Vec<Provider>, V
             hours: Hours { tz, always: p.hours.value.always, slots },
             contacts,
             counselors,
+            show_counselor_names: p.show_counselor_names,
         });
     }
     if doc.providers.is_empty() {

@@ -113,6 +113,16 @@ fn plain(channel: &str, contact: &str, text: String) -> Outgoing {
 }
 
 impl Escalator {
+    /// What the survivor is told when `counselor` of `provider` takes her case (`message`
+    /// names the counselor; the provider may allow only its own name, `message-anonymous`).
+    fn tell_survivor(&self, lang: &str, message: &str, counselor: &Counselor, provider: &Provider) -> String {
+        if provider.show_counselor_names {
+            self.render(lang, message, &[("name", &counselor.name), ("provider", &provider.name)])
+        } else {
+            self.render(lang, &format!("{message}-anonymous"), &[("provider", &provider.name)])
+        }
+    }
+
     /// Handles a counselor's message: queues the answers (to her, and to the survivor where it
     /// concerns her) and says whether the runtime must do more.
     pub async fn counselor_message(
@@ -189,10 +199,15 @@ impl Escalator {
                 // Words for her: relayed under the counselor's name, never her number.
                 match self.store.case_survivor(&case.id).await? {
                     Some((s_channel, s_contact, lang)) => {
+                        let name = if provider.show_counselor_names {
+                            counselor.name.clone()
+                        } else {
+                            self.render(&lang, "counselor-anonymous-short", &[])
+                        };
                         let relayed = self.render(
                             &lang,
                             "relay-from-counselor",
-                            &[("name", &counselor.name), ("text", text.trim())],
+                            &[("name", &name), ("text", text.trim())],
                         );
                         write.messages.push(plain(&s_channel, &s_contact, relayed));
                         write.events.push(("relayed".into(), Some("from=counselor".into())));
@@ -242,11 +257,7 @@ impl Escalator {
             Acceptance::Won => {
                 let mut told = vec![back(self.render("id", "counselor-accepted", &[("case", &case.code)]))];
                 if let Some((s_channel, s_contact, lang)) = self.store.case_survivor(&case.id).await? {
-                    let text = self.render(
-                        &lang,
-                        "survivor-accepted",
-                        &[("name", &counselor.name), ("provider", &provider.name)],
-                    );
+                    let text = self.tell_survivor(&lang, "survivor-accepted", counselor, provider);
                     told.push(plain(&s_channel, &s_contact, text));
                 }
                 self.stop_chain(&case, created, &counselor.id, told).await?;
@@ -395,7 +406,7 @@ impl Escalator {
                     self.render("id", "counselor-transferred-to-you", &handed),
                 ));
                 if let Some((s_channel, s_contact, lang)) = &survivor {
-                    let text = self.render(lang, "survivor-transferred", &names[1..]);
+                    let text = self.tell_survivor(lang, "survivor-transferred", to, to_provider);
                     messages.push(plain(s_channel, s_contact, text));
                 }
                 let detail =
