@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use teduh::case::time::parse_date;
 use teduh::channel::{Inbound, InboundEvent, OutgoingPayload};
-use teduh::clock::{Clock, ManualClock};
+use teduh::clock::ManualClock;
 use teduh::directory::{Directory, Regions, provider};
 use teduh::escalation::policy::Policies;
 use teduh::escalation::roster::read_roster;
@@ -103,6 +103,21 @@ impl World {
             .collect()
     }
 
+    /// A second escalator over the same database and clock: a restarted process, or another
+    /// instance.
+    async fn another_escalator(&self) -> Escalator {
+        Escalator::new(
+            self.store.clone(),
+            self.clock.clone(),
+            Arc::new(Policies::shipped().unwrap()),
+            Arc::new(Directory {
+                regions: Regions::embedded().unwrap(),
+                providers: self.store.providers().await.unwrap(),
+            }),
+            Arc::new(teduh::i18n::I18n::load(&common::crate_path("locales"), "id").unwrap()),
+        )
+    }
+
     fn minutes(&self, m: i64) {
         self.clock.advance_ms(m * 60_000);
     }
@@ -175,17 +190,7 @@ async fn silence_at_every_level_reaches_the_province_then_sapa_129_and_a_restart
         w.escalator.run_once().await.unwrap();
     }
     // A restart: a new escalator over the same database carries on at the right step.
-    let (store, clock) = (w.store.clone(), w.clock.clone());
-    let restarted = Escalator::new(
-        store.clone(),
-        clock.clone(),
-        Arc::new(Policies::shipped().unwrap()),
-        Arc::new(Directory {
-            regions: Regions::embedded().unwrap(),
-            providers: store.providers().await.unwrap(),
-        }),
-        Arc::new(teduh::i18n::I18n::load(&common::crate_path("locales"), "id").unwrap()),
-    );
+    let restarted = w.another_escalator().await;
     w.minutes(2);
     assert_eq!(restarted.run_once().await.unwrap(), 1);
     assert_eq!(w.texts_to("telegram", SULTENG_K1).await.len(), 1, "the province's primary at six minutes");
@@ -207,7 +212,6 @@ async fn silence_at_every_level_reaches_the_province_then_sapa_129_and_a_restart
     // Each counselor got exactly one notice for this round: nothing repeated by the restart.
     assert_eq!(w.texts_to("telegram", PALU_K1).await.len(), 1);
     assert_eq!(w.texts_to("telegram", PALU_K2).await.len(), 1);
-    let _ = clock.now_ms();
 }
 
 #[tokio::test]
@@ -393,16 +397,7 @@ async fn counselors_without_a_case_get_help_not_silence() {
 async fn two_workers_advancing_the_same_chain_notify_each_counselor_once() {
     let w = world((10, 0), 8).await;
     w.report_emergency().await;
-    let other = Escalator::new(
-        w.store.clone(),
-        w.clock.clone(),
-        Arc::new(Policies::shipped().unwrap()),
-        Arc::new(Directory {
-            regions: Regions::embedded().unwrap(),
-            providers: w.store.providers().await.unwrap(),
-        }),
-        Arc::new(teduh::i18n::I18n::load(&common::crate_path("locales"), "id").unwrap()),
-    );
+    let other = w.another_escalator().await;
     for _ in 0..3 {
         let (a, b) = tokio::join!(w.escalator.run_once(), other.run_once());
         a.unwrap();
