@@ -325,13 +325,15 @@ impl Runtime {
             }
             return Ok(());
         }
-        // While a counselor holds her case and no question is waiting, her words go to the
-        // counselor; keywords (emergency, exit, forget) still reach the flows.
+        // While a counselor holds her case, her words answer whoever spoke last: the counselor,
+        // unless she is in a flow that asked her something since. Keywords (emergency, menu,
+        // exit, forget) always reach the flows.
         if let Some(escalator) = &self.escalator
             && let InboundEvent::Text { text } = &inbound.event
             && !self.engine.flows().triggers.iter().any(|t| t.keywords.contains(&crate::text::fold(text)))
             && let Some(conversation) = self.store.conversation(&inbound.channel, &inbound.contact).await?
-            && !conversation.state.is_active()
+            && (!conversation.state.is_active()
+                || self.store.counselor_spoke_last(&inbound.channel, &inbound.contact).await?)
             && escalator.relay_from_survivor(&conversation.id, text).await?
         {
             self.store.mark_inbound_processed(message.id, self.clock.now_ms()).await?;

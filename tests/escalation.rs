@@ -432,3 +432,56 @@ async fn a_provider_that_keeps_names_private_is_named_instead_of_its_counselor()
     assert_eq!(w.texts_to("whatsapp", SURVIVOR).await.last().unwrap(), "Konselor: Saya di sini.");
     assert!(w.texts_to("whatsapp", SURVIVOR).await.iter().all(|t| !t.contains("Contoh 2A")));
 }
+
+impl World {
+    /// A consultation request on WhatsApp from Kota Palu: domestic violence, to be contacted on
+    /// WhatsApp at any time; `consent` to share her details.
+    async fn request_consultation(&self, consent: &str) {
+        let lines = ["halo", "2", "ya", "1", "kota palu", "4", "5", consent];
+        for (i, line) in lines.iter().enumerate() {
+            self.text("whatsapp", SURVIVOR, &format!("c{i}"), line).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_consultation_waits_for_office_hours_and_shares_her_number_only_with_consent() {
+    // Monday 20:00 WITA: Palu is closed; the normal policy waits for it to open.
+    let w = world((20, 0), 8).await;
+    w.request_consultation("ya").await;
+    let case = &w.store.cases_between(0, i64::MAX).await.unwrap()[0];
+    assert_eq!((case.case.priority.as_str(), case.case.category.as_deref()), ("normal", Some("kdrt")));
+    w.escalator.run_once().await.unwrap();
+    assert!(w.texts_to("telegram", PALU_K1).await.is_empty(), "nobody is disturbed at night");
+    w.minutes(11 * 60 + 59);
+    w.escalator.run_once().await.unwrap();
+    assert!(w.texts_to("telegram", PALU_K1).await.is_empty());
+    w.minutes(1);
+    w.escalator.run_once().await.unwrap();
+    let notice = w.texts_to("telegram", PALU_K1).await;
+    assert_eq!(notice.len(), 1, "the primary at 08:00 when Palu opens");
+    assert!(notice[0].contains("normal, kdrt, Kota Palu") && !notice[0].contains(SURVIVOR), "{notice:?}");
+    let code = w.code_in(PALU_K1).await;
+    w.text("telegram", PALU_K1, "a1", &format!("TERIMA {code}")).await;
+    let after = w.texts_to("telegram", PALU_K1).await;
+    assert!(
+        after.iter().any(|t| t.contains(
+            "ia setuju dihubungi lewat whatsapp, pada waktu aman: kapan saja. Nomor: +6281299990000"
+        )),
+        "{after:#?}"
+    );
+}
+
+#[tokio::test]
+async fn without_her_consent_the_counselor_never_sees_her_number() {
+    let w = world((10, 0), 8).await;
+    w.request_consultation("tidak").await;
+    w.escalator.run_once().await.unwrap();
+    let case = &w.store.cases_between(0, i64::MAX).await.unwrap()[0];
+    let code = w.code_in(PALU_K1).await;
+    w.text("telegram", PALU_K1, "a1", &format!("TERIMA {code}")).await;
+    w.text("whatsapp", SURVIVOR, "r1", "Halo, saya di sini.").await;
+    let seen = w.texts_to("telegram", PALU_K1).await;
+    assert!(seen.last().unwrap().ends_with("Halo, saya di sini."), "relay still works: {seen:#?}");
+    assert!(seen.iter().all(|t| !t.contains("6281299990000")), "{seen:#?}");
+}

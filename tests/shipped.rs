@@ -116,6 +116,9 @@ fn every_message_fits_two_sms_segments_in_plain_characters() {
         ("ages", "0-5, 6-12, 13-17, 18-24, 25-44, 45-59, 60+"),
         ("target", "Konselor Dengan Nama Cukup Panjang"),
         ("from", "Konselor Dengan Nama Cukup Panjang"),
+        ("via", "whatsapp"),
+        ("time", "kapan saja"),
+        ("number", "+6281299990000"),
     ] {
         vars.insert(k.to_string(), Value::Text(v.to_string()));
     }

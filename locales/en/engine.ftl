@@ -76,3 +76,5 @@ survivor-referred = We have referred your report to { $provider } so you get the
 counselor-anonymous-short = Counselor
 survivor-accepted-anonymous = A counselor from { $provider } has accepted your report and will contact you here.
 survivor-transferred-anonymous = Your counselor is now a counselor from { $provider }, who will continue the conversation here.
+counselor-contact = Case { $case }: she agreed to be contacted by { $via }, at a safe time: { $time }. Number: { $number }. Contact her only that way and at that time.
+counselor-contact-no-number = none (she writes on Telegram; reply here)

@@ -76,3 +76,5 @@ survivor-referred = Laporan Anda kami rujuk ke { $provider } agar Anda mendapat 
 counselor-anonymous-short = Konselor
 survivor-accepted-anonymous = Seorang konselor dari { $provider } telah menerima laporan Anda dan akan menghubungi Anda di sini.
 survivor-transferred-anonymous = Pendamping Anda sekarang seorang konselor dari { $provider }. Ia akan melanjutkan percakapan di sini.
+counselor-contact = Kasus { $case }: ia setuju dihubungi lewat { $via }, pada waktu aman: { $time }. Nomor: { $number }. Hubungi hanya dengan cara dan pada waktu itu.
+counselor-contact-no-number = tidak ada (ia menulis lewat Telegram; balas di sini)

@@ -257,6 +257,9 @@ impl Escalator {
             Acceptance::Won => {
                 let mut told = vec![back(self.render("id", "counselor-accepted", &[("case", &case.code)]))];
                 if let Some((s_channel, s_contact, lang)) = self.store.case_survivor(&case.id).await? {
+                    if let Some(contact) = self.consented_contact(&case, &s_channel, &s_contact) {
+                        told.push(back(contact));
+                    }
                     let text = self.tell_survivor(&lang, "survivor-accepted", counselor, provider);
                     told.push(plain(&s_channel, &s_contact, text));
                 }
@@ -271,6 +274,34 @@ impl Escalator {
             }
             Acceptance::Unavailable => self.store.queue_messages(&[unknown()], now).await,
         }
+    }
+
+    /// How she asked to be contacted, with her number, for the counselor who took her case:
+    /// only when she consented to share her details and asked for more than this conversation.
+    fn consented_contact(&self, case: &CaseRow, channel: &str, contact: &str) -> Option<String> {
+        let fields: serde_json::Value = serde_json::from_str(case.fields.as_deref()?).ok()?;
+        let answer = |name: &str| fields.get(name).and_then(|f| f.get("value")).cloned();
+        if answer("consent_share") != Some(serde_json::Value::Bool(true)) {
+            return None;
+        }
+        let via = answer("contact_via").and_then(|v| v.as_str().map(str::to_string))?;
+        if via == "chat" {
+            return None;
+        }
+        let time = answer("contact_time").and_then(|v| v.as_str().map(|t| t.replace('_', " ")));
+        let number = match channel {
+            "sms" => contact.to_string(),
+            "whatsapp" => format!("+{contact}"),
+            // A Telegram chat id is not a phone number: she can only be reached here.
+            _ => self.render("id", "counselor-contact-no-number", &[]),
+        };
+        let args = [
+            ("case", case.code.as_str()),
+            ("via", via.as_str()),
+            ("time", time.as_deref().unwrap_or("-")),
+            ("number", number.as_str()),
+        ];
+        Some(self.render("id", "counselor-contact", &args))
     }
 
     /// Ends the chain of an accepted case and sends `told`, retrying over concurrent steps.
@@ -290,8 +321,8 @@ impl Escalator {
             let chain: Option<Chain> = due.chain.as_deref().and_then(|c| serde_json::from_str(c).ok());
             if let (Some(policy), Some(chain)) = (self.policies.get(&due.policy), &chain) {
                 let event = ChainEvent::Accepted { counselor: counselor.to_string() };
-                let (chain, actions) = policy::on_event(chain, policy, event, now);
-                self.apply(case, created, case.provider_id.as_deref(), &chain, &actions, &mut write).await?;
+                let step = policy::on_event(chain, policy, event, now);
+                self.apply(case, created, case.provider_id.as_deref(), policy, step, &mut write).await?;
             } else {
                 write.chain = due.chain;
             }
@@ -339,7 +370,8 @@ impl Escalator {
                 write.status = "running".into();
                 write.wake = due.due_at.zip(due.wake_seq);
             } else {
-                self.apply(case, created, case.provider_id.as_deref(), &next, &actions, &mut write).await?;
+                self.apply(case, created, case.provider_id.as_deref(), policy, (next, actions), &mut write)
+                    .await?;
             }
             if self.store.save_escalation(&case.id, &write, now).await? {
                 return Ok(());

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rand::Rng;
 
 use super::address::{self, address};
-use super::policy::{self, Chain, ChainAction, ChainEvent, Level, Policies, Target};
+use super::policy::{self, Chain, ChainAction, ChainEvent, Level, Policies, Policy, Target};
 use super::roster::{Role, on_call};
 use super::target::choose;
 use crate::channel::OutgoingPayload;
@@ -21,6 +21,10 @@ use crate::store::{CaseRow, DueEscalation, EscalationWrite, Notification, Store,
 
 /// Escalations advanced per round.
 const BATCH: i64 = 50;
+
+/// Office-hours waits ended at once in one step, at most (a guard against a policy that only
+/// ever waits).
+const SETTLE_LIMIT: usize = 16;
 
 /// Runs escalation chains.
 #[derive(Clone)]
@@ -114,10 +118,13 @@ impl Escalator {
                 let shifts = self.store.roster().await?;
                 let place = case.region_code.as_deref().map_or(Place::Region("-"), Place::Region);
                 let current = case.provider_id.as_deref().and_then(|id| self.directory.provider(id));
-                let staffed = current.is_some_and(|p| !on_call(&shifts, p, now).is_empty());
-                if !staffed
-                    && let Some(t) = choose(&self.directory, &shifts, place, Some(Service::Pengaduan), now)
-                {
+                // An office-hours request waits for its own provider to open rather than going to
+                // whoever happens to be on call tonight.
+                let keep = current
+                    .is_some_and(|p| policy.office_hours_only() || !on_call(&shifts, p, now).is_empty());
+                let service =
+                    if policy.office_hours_only() { Service::Konsultasi } else { Service::Pengaduan };
+                if !keep && let Some(t) = choose(&self.directory, &shifts, place, Some(service), now) {
                     write.events.push((
                         "routed".into(),
                         Some(format!("provider={};reason={}", t.provider.id, t.reason)),
@@ -141,7 +148,7 @@ impl Escalator {
             }
         };
         let local = write.provider.clone().or(case.provider_id.clone());
-        self.apply(&case, created, local.as_deref(), &chain, &actions, &mut write).await?;
+        self.apply(&case, created, local.as_deref(), policy, (chain, actions), &mut write).await?;
         self.commit(&case, &write, now).await
     }
 
@@ -160,12 +167,11 @@ impl Escalator {
         case: &CaseRow,
         created: i64,
         local: Option<&str>,
-        chain: &Chain,
-        actions: &[ChainAction],
+        policy: &Policy,
+        step: (Chain, Vec<ChainAction>),
         write: &mut EscalationWrite,
     ) -> Result<(), StoreError> {
         let now = self.clock.now_ms();
-        write.chain = serde_json::to_string(chain).ok();
         if write.status.is_empty() {
             write.status = "running".into();
         }
@@ -186,7 +192,22 @@ impl Escalator {
                 Level::National => self.directory.providers.iter().find(|p| p.kind == ProviderKind::National),
             }
         };
-        for action in actions {
+        // A wait for office hours at a provider that is open now ends at once, in this step.
+        let (mut chain, mut pending) = step;
+        let mut actions = Vec::new();
+        for _ in 0..SETTLE_LIMIT {
+            let open_now = pending.iter().position(|a| {
+                matches!(a, ChainAction::AwaitOfficeHours { provider, .. }
+                    if at_level(*provider).is_none_or(|p| policy::next_open_ms(&p.hours, now) <= now))
+            });
+            let Some(i) = open_now else { break };
+            let ChainAction::AwaitOfficeHours { step_seq, .. } = pending[i] else { break };
+            actions.extend(pending.drain(..i));
+            (chain, pending) = policy::on_event(&chain, policy, ChainEvent::Timeout { step_seq }, now);
+        }
+        actions.extend(pending);
+        write.chain = serde_json::to_string(&chain).ok();
+        for action in &actions {
             match action {
                 ChainAction::Notify { step_seq, provider, target } => {
                     let Some(p) = at_level(*provider) else {

@@ -63,6 +63,8 @@ pub const BUILTIN_MESSAGES: &[&str] = &[
     "counselor-anonymous-short",
     "survivor-accepted-anonymous",
     "survivor-transferred-anonymous",
+    "counselor-contact",
+    "counselor-contact-no-number",
     "provider-entry-name",
     "provider-entry-address",
     "provider-entry-services",

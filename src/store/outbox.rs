@@ -274,6 +274,21 @@ impl Store {
         Ok(true)
     }
 
+    /// Whether the newest message queued for an address came from outside her flow (a
+    /// counselor's words or news of her case) rather than from a flow step.
+    pub async fn counselor_spoke_last(&self, channel: &str, contact: &str) -> Result<bool, StoreError> {
+        let newest: Option<Option<String>> = on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT conversation_id FROM outbox WHERE channel = $1 AND contact_key = $2 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(channel)
+            .bind(contact)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(matches!(newest, Some(None)))
+    }
+
     /// Outbox rows for one address, oldest first (for operators and tests).
     pub async fn outbox_for(&self, channel: &str, contact: &str) -> Result<Vec<OutboxRow>, StoreError> {
         let rows = on_pool!(self, pool => {
