@@ -477,7 +477,6 @@ async fn without_her_consent_the_counselor_never_sees_her_number() {
     let w = world((10, 0), 8).await;
     w.request_consultation("tidak").await;
     w.escalator.run_once().await.unwrap();
-    let case = &w.store.cases_between(0, i64::MAX).await.unwrap()[0];
     let code = w.code_in(PALU_K1).await;
     w.text("telegram", PALU_K1, "a1", &format!("TERIMA {code}")).await;
     w.text("whatsapp", SURVIVOR, "r1", "Halo, saya di sini.").await;
