@@ -134,7 +134,9 @@ async fn silence_reaches_the_backup_who_accepts_and_the_survivor_is_told() {
     // Monday 10:00 WITA: the Palu day shift is on.
     let w = world((10, 0), 8).await;
     w.report_emergency().await;
+    assert_eq!(w.store.cases_between(0, i64::MAX).await.unwrap()[0].case.status, "new");
     assert_eq!(w.escalator.run_once().await.unwrap(), 1);
+    assert_eq!(w.store.cases_between(0, i64::MAX).await.unwrap()[0].case.status, "escalating");
     let notice = &w.texts_to("telegram", PALU_K1).await[0];
     assert!(notice.starts_with("[Teduh] Kasus K-") && notice.contains("urgent, fisik"), "{notice}");
     assert!(!notice.contains(SURVIVOR), "the counselor never sees her number");

@@ -162,13 +162,13 @@ const UPSERT_TIMER: &str = "INSERT INTO flow_timers (conversation_id, seq, due_a
      ON CONFLICT (conversation_id) DO UPDATE SET seq = excluded.seq, due_at = excluded.due_at";
 const INSERT_CASE: &str = "INSERT INTO cases \
      (id, code, conversation_id, priority, category, status, created_at, region_code, provider_id, fields) \
-     VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9)";
+     VALUES ($1, $2, $3, $4, $5, 'new', $6, $7, $8, $9)";
 const INSERT_SURVEY: &str = "INSERT INTO survey_responses (id, provider_id, case_code, rating, comment, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6)";
 const LATEST_CASE_CODE: &str =
     "SELECT code FROM cases WHERE conversation_id = $1 ORDER BY created_at DESC, id LIMIT 1";
 const INSERT_CASE_EVENT: &str = "INSERT INTO case_events (case_id, at, kind, detail) VALUES ($1, $2, $3, $4)";
-const LATEST_OPEN_CASE: &str = "SELECT id FROM cases WHERE conversation_id = $1 AND status = 'open' ORDER BY created_at DESC, id LIMIT 1";
+const LATEST_OPEN_CASE: &str = "SELECT id FROM cases WHERE conversation_id = $1 AND status = 'new' ORDER BY created_at DESC, id LIMIT 1";
 
 /// Runs one statement with its parameters inside the open transaction.
 macro_rules! exec {
