@@ -168,7 +168,8 @@ const INSERT_SURVEY: &str = "INSERT INTO survey_responses (id, provider_id, case
 const LATEST_CASE_CODE: &str =
     "SELECT code FROM cases WHERE conversation_id = $1 ORDER BY created_at DESC, id LIMIT 1";
 const INSERT_CASE_EVENT: &str = "INSERT INTO case_events (case_id, at, kind, detail) VALUES ($1, $2, $3, $4)";
-const LATEST_OPEN_CASE: &str = "SELECT id FROM cases WHERE conversation_id = $1 AND status = 'new' ORDER BY created_at DESC, id LIMIT 1";
+const LATEST_OPEN_CASE: &str =
+    "SELECT id FROM cases WHERE conversation_id = $1 AND status = 'new' ORDER BY created_at DESC, id LIMIT 1";
 
 /// Runs one statement with its parameters inside the open transaction.
 macro_rules! exec {
