@@ -371,11 +371,13 @@ async fn a_counselor_hands_the_case_to_a_colleague_who_refers_it_to_the_province
     let directory =
         Directory { regions: Regions::embedded().unwrap(), providers: w.store.providers().await.unwrap() };
     let columns: Vec<String> =
-        ["kelompok_umur", "hubungan_pelaku", "dirujuk_ke", "diterima_oleh"].map(String::from).to_vec();
+        ["kelompok_umur", "hubungan_pelaku", "dirujuk_ke", "diterima_oleh", "jumlah_pesan"]
+            .map(String::from)
+            .to_vec();
     let csv = teduh::case::export::export_csv(&[record], &directory, &columns, 8).unwrap();
     assert_eq!(
         csv.lines().nth(1).unwrap(),
-        "25-44,suami,[CONTOH FIKTIF] UPTD PPA Provinsi Sulawesi Tengah,uptd-ppa-palu-k1"
+        "25-44,suami,[CONTOH FIKTIF] UPTD PPA Provinsi Sulawesi Tengah,uptd-ppa-palu-k1,1"
     );
 }
 

@@ -34,6 +34,7 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("diterima_oleh", "counselor id who accepted it"),
     ("waktu_respons_menit", "minutes from report to acceptance"),
     ("dirujuk_ke", "the provider the case was last referred to"),
+    ("jumlah_pesan", "messages relayed between the survivor and her counselor"),
     ("ditutup_pada", "when it was closed, local time"),
 ];
 
@@ -117,6 +118,7 @@ fn value(record: &CaseRecord, column: &str, directory: &Directory, offset: i32) 
             .find_map(|e| detail(e.detail.as_deref(), "to_provider"))
             .map(|id| directory.provider(id).map_or_else(|| id.to_string(), |p| p.name.clone()))
             .unwrap_or_default(),
+        "jumlah_pesan" => record.events.iter().filter(|e| e.kind == "relayed").count().to_string(),
         "ditutup_pada" => event("closed").map(|e| format_local(e.at, offset)).unwrap_or_default(),
         _ => String::new(),
     }
