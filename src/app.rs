@@ -67,5 +67,5 @@ pub async fn runtime(config: &Config, entry_override: Option<&str>) -> Result<Ru
     let store = Store::open(&config.effective_database_url()).await?;
     let directory = directory(&store).await?;
     let engine = engine(i18n, flows, directory, entry_override.unwrap_or(&config.entry_flow))?;
-    Ok(Runtime::new(engine, store, Arc::new(SystemClock)))
+    Ok(Runtime::new(engine, store, Arc::new(SystemClock)).with_flood_limit(config.flood_per_minute))
 }

@@ -66,6 +66,8 @@ pub struct Config {
     pub entry_flow: String,
     /// Log format.
     pub log_format: LogFormat,
+    /// Messages per minute one sender may send before the flood limit answers (0: off).
+    pub flood_per_minute: u32,
     /// Telegram, when `TELEGRAM_BOT_TOKEN` is set.
     pub telegram: Option<std::sync::Arc<crate::channel::telegram::TelegramConfig>>,
     /// SMS (Twilio or a generic gateway), when configured.
@@ -85,6 +87,7 @@ impl Default for Config {
             default_lang: crate::i18n::DEFAULT_LANG.to_string(),
             entry_flow: "helpline".to_string(),
             log_format: LogFormat::Text,
+            flood_per_minute: crate::limits::DEFAULT_FLOOD_PER_MINUTE,
             telegram: None,
             sms: None,
             whatsapp: None,
@@ -103,6 +106,7 @@ struct FileConfig {
     default_lang: Option<String>,
     entry_flow: Option<String>,
     log_format: Option<String>,
+    flood_per_minute: Option<u32>,
 }
 
 /// Keys with their environment variables, in the order they are documented.
@@ -115,6 +119,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("default_lang", "TEDUH_DEFAULT_LANG"),
     ("entry_flow", "TEDUH_ENTRY_FLOW"),
     ("log_format", "LOG_FORMAT"),
+    ("flood_per_minute", "TEDUH_FLOOD_PER_MINUTE"),
 ];
 
 fn env_name(key: &str) -> &'static str {
@@ -192,6 +197,16 @@ impl Config {
                 }
             };
         }
+        if let Some((v, origin)) = pick("flood_per_minute", from_file.flood_per_minute.map(|n| n.to_string()))
+        {
+            config.flood_per_minute = v.parse().map_err(|_| {
+                invalid(
+                    "flood_per_minute",
+                    origin,
+                    format!("`{v}` is not a whole number of messages (0 turns it off)"),
+                )
+            })?;
+        }
         // Channels are configured by environment variables only: they hold secrets.
         config.telegram =
             crate::channel::telegram::TelegramConfig::from_lookup(&env)?.map(std::sync::Arc::new);
@@ -254,10 +269,14 @@ mod tests {
     fn environment_overrides_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("teduh.toml");
-        std::fs::write(&path, "bind = \"0.0.0.0:9000\"\nentry_flow = \"a\"\n").unwrap();
+        std::fs::write(&path, "bind = \"0.0.0.0:9000\"\nentry_flow = \"a\"\nflood_per_minute = 12\n")
+            .unwrap();
         let c = Config::load(Some(&path), env(&[("TEDUH_ENTRY_FLOW", "b")])).unwrap();
         assert_eq!(c.bind.port(), 9000);
         assert_eq!(c.entry_flow, "b");
+        assert_eq!(c.flood_per_minute, 12);
+        let c = Config::load(Some(&path), env(&[("TEDUH_FLOOD_PER_MINUTE", "0")])).unwrap();
+        assert_eq!(c.flood_per_minute, 0);
     }
 
     #[test]
@@ -268,6 +287,8 @@ mod tests {
         assert!(err.contains("`database_url`") && err.contains("DATABASE_URL"), "{err}");
         let err = Config::load(None, env(&[("LOG_FORMAT", "xml")])).unwrap_err().to_string();
         assert!(err.contains("`log_format`"), "{err}");
+        let err = Config::load(None, env(&[("TEDUH_FLOOD_PER_MINUTE", "many")])).unwrap_err().to_string();
+        assert!(err.contains("`flood_per_minute`") && err.contains("TEDUH_FLOOD_PER_MINUTE"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod escalation;
 pub mod flow;
 pub mod http;
 pub mod i18n;
+pub mod limits;
 pub mod runtime;
 pub mod server;
 pub mod store;

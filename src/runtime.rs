@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::channel::{Inbound, InboundEvent};
+use crate::channel::{Inbound, InboundEvent, OutgoingPayload};
 use crate::clock::Clock;
 use crate::flow::{Effect, Engine, EngineError, Event, Reply, State};
+use crate::limits::{self, Counters, Flood};
 use crate::store::{Accepted, Conversation, OpenedCase, PendingInbound, StepWrite, Store, StoreError};
 
 /// Why an event could not be handled.
@@ -37,6 +38,9 @@ pub struct Runtime {
     store: Store,
     clock: Arc<dyn Clock>,
     escalator: Option<Arc<crate::escalation::run::Escalator>>,
+    /// Messages per minute one sender may send before the flood limit answers (0: off).
+    flood_per_minute: u32,
+    counters: Arc<Counters>,
 }
 
 /// Inbound messages stepped per round.
@@ -48,7 +52,25 @@ const CONFLICT_RETRIES: usize = 5;
 impl Runtime {
     /// Builds a runtime.
     pub fn new(engine: Engine, store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { engine, store, clock, escalator: None }
+        Self {
+            engine,
+            store,
+            clock,
+            escalator: None,
+            flood_per_minute: limits::DEFAULT_FLOOD_PER_MINUTE,
+            counters: Arc::default(),
+        }
+    }
+
+    /// The same runtime with another per-sender flood limit (0 turns it off).
+    pub fn with_flood_limit(mut self, per_minute: u32) -> Self {
+        self.flood_per_minute = per_minute;
+        self
+    }
+
+    /// What the limits did since start-up.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// The same runtime, handing counselors' messages to `escalator`.
@@ -215,6 +237,19 @@ impl Runtime {
     /// Stores an inbound message durably (dropping a duplicate delivery). Webhooks call this
     /// before answering 2xx; the step runs later in `process_pending`.
     pub async fn accept(&self, inbound: &Inbound) -> Result<Accepted, RuntimeError> {
+        let mut clamped;
+        let mut inbound = inbound;
+        if let InboundEvent::Text { text } = &inbound.event
+            && text.chars().count() > limits::MAX_TEXT_CHARS
+        {
+            clamped = inbound.clone();
+            if let InboundEvent::Text { text } = &mut clamped.event {
+                limits::clamp_text(text);
+            }
+            self.counters.count_truncated();
+            tracing::warn!(channel = %inbound.channel, max = limits::MAX_TEXT_CHARS, "inbound text cut to the length limit");
+            inbound = &clamped;
+        }
         let accepted = self.store.accept_inbound(inbound, self.clock.now_ms()).await?;
         if let Accepted::New(id) = accepted {
             tracing::debug!(inbound = id, channel = %inbound.channel, "inbound stored");
@@ -324,6 +359,31 @@ impl Runtime {
                 self.handle_with(&channel, &contact, &Event::Begin("survey".into()), None, &write).await?;
             }
             return Ok(());
+        }
+        // One sender flooding the service gets one polite notice, then silence until the window
+        // passes; the messages stay stored.
+        let since = self.clock.now_ms() - limits::FLOOD_WINDOW_MS;
+        let count =
+            self.store.sender_recent_count(&inbound.channel, &inbound.contact, since, message.id).await?;
+        match limits::flood(count, self.flood_per_minute) {
+            Flood::Pass => {}
+            verdict => {
+                if verdict == Flood::Notice {
+                    let lang = match self.store.conversation(&inbound.channel, &inbound.contact).await? {
+                        Some(c) => c.state.lang,
+                        None => inbound.lang_hint.clone().unwrap_or_else(|| "id".into()),
+                    };
+                    let text = self.engine.i18n().render(&lang, "flood-notice", &Default::default());
+                    let reply = Reply { text, choices: Vec::new(), expect: None };
+                    let notice =
+                        (inbound.channel.clone(), inbound.contact.clone(), OutgoingPayload::Reply(reply));
+                    self.store.queue_messages(&[notice], self.clock.now_ms()).await?;
+                    tracing::warn!(channel = %inbound.channel, limit = self.flood_per_minute, "sender over the flood limit");
+                }
+                self.counters.count_flood_limited();
+                self.store.mark_inbound_limited(message.id, self.clock.now_ms()).await?;
+                return Ok(());
+            }
         }
         // While a counselor holds her case, her words answer whoever spoke last: the counselor,
         // unless she is in a flow that asked her something since. Keywords (emergency, menu,

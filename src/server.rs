@@ -126,6 +126,8 @@ impl Server {
         )));
         tasks.push(tokio::spawn(escalator.run(dispatcher.waker(), until_stopped(stopped.clone()))));
         tasks.push(tokio::spawn(dispatcher.run(until_stopped(stopped))));
+        // Providers' payloads are small: anything larger is refused before it is read whole.
+        let app = app.layer(axum::extract::DefaultBodyLimit::max(crate::limits::MAX_WEBHOOK_BODY));
         Ok(Self { router: app, stop, tasks, registration })
     }
 

@@ -78,3 +78,4 @@ survivor-accepted-anonymous = A counselor from { $provider } has accepted your r
 survivor-transferred-anonymous = Your counselor is now a counselor from { $provider }, who will continue the conversation here.
 counselor-contact = Case { $case }: she agreed to be contacted by { $via }, at a safe time: { $time }. Number: { $number }. Contact her only that way and at that time.
 counselor-contact-no-number = none (she writes on Telegram; reply here)
+flood-notice = You have sent many messages in a short time. Please wait a minute, then write again. If you are in danger, call 112 or SAPA 129.

@@ -78,3 +78,4 @@ survivor-accepted-anonymous = Seorang konselor dari { $provider } telah menerima
 survivor-transferred-anonymous = Pendamping Anda sekarang seorang konselor dari { $provider }. Ia akan melanjutkan percakapan di sini.
 counselor-contact = Kasus { $case }: ia setuju dihubungi lewat { $via }, pada waktu aman: { $time }. Nomor: { $number }. Hubungi hanya dengan cara dan pada waktu itu.
 counselor-contact-no-number = tidak ada (ia menulis lewat Telegram; balas di sini)
+flood-notice = Anda mengirim banyak pesan dalam waktu singkat. Mohon tunggu satu menit, lalu tulis lagi. Bila Anda dalam bahaya, hubungi 112 atau SAPA 129.

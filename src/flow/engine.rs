@@ -65,6 +65,7 @@ pub const BUILTIN_MESSAGES: &[&str] = &[
     "survivor-transferred-anonymous",
     "counselor-contact",
     "counselor-contact-no-number",
+    "flood-notice",
     "provider-entry-name",
     "provider-entry-address",
     "provider-entry-services",

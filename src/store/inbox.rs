@@ -106,6 +106,41 @@ impl Store {
         Ok(())
     }
 
+    /// How many messages a sender sent since `since_ms`, up to and including inbound row `id`
+    /// (so the count a message sees does not depend on what arrives after it).
+    pub async fn sender_recent_count(
+        &self,
+        channel: &str,
+        contact: &str,
+        since_ms: i64,
+        id: i64,
+    ) -> Result<i64, StoreError> {
+        let count: i64 = on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM inbound WHERE channel = $1 AND contact_key = $2 AND received_at >= $3 AND id <= $4",
+            )
+            .bind(channel)
+            .bind(contact)
+            .bind(since_ms)
+            .bind(id)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(count)
+    }
+
+    /// Marks an inbound message as handled without a step: its sender was over the flood limit.
+    pub async fn mark_inbound_limited(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query("UPDATE inbound SET processed_at = $1, limited = TRUE WHERE id = $2")
+                .bind(now_ms)
+                .bind(id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// When the person last wrote on a channel, and whether she opted out.
     pub async fn channel_contact(
         &self,
