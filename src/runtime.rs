@@ -169,6 +169,14 @@ impl Runtime {
             effects = effects.len(),
             "step committed"
         );
+        // Counselors holding her cases learn that she withdrew, so they stop waiting for her.
+        if let Some(escalator) = &self.escalator {
+            for (case_id, code, holder) in &committed.withdrawn {
+                if let Some(counselor) = holder {
+                    escalator.tell_withdrawn(case_id, code, counselor).await?;
+                }
+            }
+        }
         // A case to escalate is the one thing that must not wait for the next polling round.
         if let Some(escalator) = &self.escalator
             && effects.iter().any(|e| matches!(e, Effect::Escalate { .. } | Effect::Handoff { .. }))

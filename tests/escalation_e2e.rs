@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::e2e::*;
+use teduh::channel::OutgoingPayload;
 
 #[tokio::test]
 async fn whatsapp_emergency_in_palu_reaches_telegram_counselors_relays_and_ends_with_the_survey() {
@@ -196,6 +197,51 @@ async fn nobody_on_call_near_her_goes_to_the_next_provider_and_the_timeline_says
             why.contains("provider=sapa-129") && why.contains("nobody on call at uptd-ppa-palu"),
             "{why}"
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn forget_me_erases_her_messages_and_the_counselor_is_told() {
+    bounded(async {
+        let w = world((10, 0)).await;
+        w.whatsapp_emergency().await;
+        w.until("the primary", |w| !w.telegram_to(PALU_K1).is_empty()).await;
+        w.telegram_button(PALU_K1, 0).await;
+        w.whatsapp_text("r1", "Dia sudah pergi sekarang.").await;
+        w.until("her words relayed", |w| {
+            w.telegram_to(PALU_K1).iter().any(|b| text(b).ends_with("Dia sudah pergi sekarang."))
+        })
+        .await;
+        w.whatsapp_text("h1", "hapus").await;
+        w.until("the confirmation question", |w| {
+            w.whatsapp_to_survivor().iter().any(|t| t.starts_with("Hapus seluruh percakapan ini"))
+        })
+        .await;
+        w.whatsapp_text("h2", "ya").await;
+        w.until("the counselor is told", |w| {
+            w.telegram_to(PALU_K1).iter().any(|b| text(b).contains("meminta datanya dihapus"))
+        })
+        .await;
+        w.until("her goodbye is sent", |w| {
+            w.whatsapp_to_survivor().iter().any(|t| t.starts_with("Percakapan sudah dihapus"))
+        })
+        .await;
+        // Nothing she wrote is left, and of what she was sent only the goodbye, on its way out.
+        let written = w.store.sender_recent_count("whatsapp", WA_SURVIVOR, 0, i64::MAX).await.unwrap();
+        assert_eq!(written, 0);
+        let rows = w.store.outbox_for("whatsapp", WA_SURVIVOR).await.unwrap();
+        assert_eq!(rows.len(), 2, "the goodbye and the chat clearing: {rows:#?}");
+        assert!(matches!(&rows[0].payload, OutgoingPayload::Reply(r) if r.text.starts_with("Percakapan sudah dihapus")));
+        assert!(matches!(rows[1].payload, OutgoingPayload::ClearChat { .. }));
+        // The case stays, without her: the counselor can no longer write to her.
+        w.telegram_text(PALU_K1, "Halo?").await;
+        w.until("the counselor hears she is gone", |w| {
+            w.telegram_to(PALU_K1).iter().any(|b| text(b).contains("sudah menarik kontaknya"))
+        })
+        .await;
+        let kinds: Vec<String> = w.case_events().await.into_iter().map(|(k, _)| k).collect();
+        assert!(kinds.contains(&"contact_withdrawn".to_string()), "{kinds:?}");
     })
     .await;
 }

@@ -79,3 +79,4 @@ survivor-transferred-anonymous = Your counselor is now a counselor from { $provi
 counselor-contact = Case { $case }: she agreed to be contacted by { $via }, at a safe time: { $time }. Number: { $number }. Contact her only that way and at that time.
 counselor-contact-no-number = none (she writes on Telegram; reply here)
 flood-notice = You have sent many messages in a short time. Please wait a minute, then write again. If you are in danger, call 112 or SAPA 129.
+counselor-survivor-withdrew = The survivor of case { $case } asked for her data to be erased. Her contact is gone; messages can no longer reach her. The case record is kept.

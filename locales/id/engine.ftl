@@ -79,3 +79,4 @@ survivor-transferred-anonymous = Pendamping Anda sekarang seorang konselor dari 
 counselor-contact = Kasus { $case }: ia setuju dihubungi lewat { $via }, pada waktu aman: { $time }. Nomor: { $number }. Hubungi hanya dengan cara dan pada waktu itu.
 counselor-contact-no-number = tidak ada (ia menulis lewat Telegram; balas di sini)
 flood-notice = Anda mengirim banyak pesan dalam waktu singkat. Mohon tunggu satu menit, lalu tulis lagi. Bila Anda dalam bahaya, hubungi 112 atau SAPA 129.
+counselor-survivor-withdrew = Penyintas kasus { $case } meminta datanya dihapus. Kontaknya sudah tidak ada; pesan tidak dapat diteruskan lagi. Data kasus tetap tersimpan.

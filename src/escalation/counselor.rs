@@ -475,6 +475,26 @@ impl Escalator {
         Ok(CounselorOutcome::Handled)
     }
 
+    /// Tells the counselor holding a case that the survivor asked to be forgotten: her
+    /// contact is gone, nothing more can reach her.
+    pub async fn tell_withdrawn(
+        &self,
+        case_id: &str,
+        code: &str,
+        counselor_id: &str,
+    ) -> Result<(), StoreError> {
+        let Some((channel, addr)) =
+            counselor_by_id(&self.directory, counselor_id).and_then(|(c, _)| address(c))
+        else {
+            return Ok(());
+        };
+        let text = self.render("id", "counselor-survivor-withdrew", &[("case", code)]);
+        let mut write = EscalationWrite { keep_chain: true, ..EscalationWrite::default() };
+        write.messages.push(plain(channel, &addr, text));
+        self.store.save_escalation(case_id, &write, self.clock.now_ms()).await?;
+        Ok(())
+    }
+
     /// Relays the survivor's words to the counselor holding her case, if one does. Returns
     /// whether it did.
     pub async fn relay_from_survivor(&self, conversation_id: &str, text: &str) -> Result<bool, StoreError> {

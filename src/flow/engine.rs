@@ -66,6 +66,7 @@ pub const BUILTIN_MESSAGES: &[&str] = &[
     "counselor-contact",
     "counselor-contact-no-number",
     "flood-notice",
+    "counselor-survivor-withdrew",
     "provider-entry-name",
     "provider-entry-address",
     "provider-entry-services",

@@ -45,6 +45,8 @@ pub struct Committed {
     pub version: i64,
     /// Cases opened by the step, in order.
     pub opened_cases: Vec<OpenedCase>,
+    /// Cases she withdrew from by asking to be forgotten: (case id, code, counselor holding it).
+    pub withdrawn: Vec<(String, String, Option<String>)>,
 }
 
 /// A case a step opened, and the effect that opened it.
@@ -242,6 +244,7 @@ impl Store {
         let mut id = conversation.id.clone();
         let mut version = conversation.version + 1;
         let mut opened_cases = Vec::new();
+        let mut withdrawn = Vec::new();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let written = if conversation.version == 0 {
@@ -325,13 +328,24 @@ impl Store {
                     }
                     Effect::Forget => {
                         // Cases keep what the provider needs; they lose the link to her.
-                        let case_ids: Vec<String> = sqlx::query_scalar("SELECT id FROM cases WHERE conversation_id = $1")
-                            .bind(&id)
-                            .fetch_all(&mut *tx)
-                            .await?;
-                        for case_id in &case_ids {
-                            exec!(tx, INSERT_CASE_EVENT, case_id, now_ms, "contact_withdrawn", None::<&str>);
+                        let cases: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
+                            "SELECT id, code, accepted_by, status FROM cases WHERE conversation_id = $1",
+                        )
+                        .bind(&id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        for (case_id, code, holder, status) in cases {
+                            exec!(tx, INSERT_CASE_EVENT, &case_id, now_ms, "contact_withdrawn", None::<&str>);
+                            if status != "closed" {
+                                withdrawn.push((case_id, code, holder));
+                            }
                         }
+                        // What she wrote and what she was sent go with her; messages still queued
+                        // (her goodbye) are sent, then purged with the rest by retention.
+                        exec!(tx, "DELETE FROM inbound WHERE channel = $1 AND contact_key = $2", channel, contact);
+                        exec!(tx, "DELETE FROM attachments WHERE conversation_id = $1", &id);
+                        exec!(tx, "DELETE FROM outbox WHERE channel = $1 AND contact_key = $2 \
+                            AND status NOT IN ('queued', 'sending')", channel, contact);
                         exec!(tx, "UPDATE cases SET conversation_id = NULL WHERE conversation_id = $1", &id);
                         exec!(tx, "DELETE FROM flow_timers WHERE conversation_id = $1", &id);
                         exec!(tx, "DELETE FROM conversations WHERE id = $1", &id);
@@ -365,7 +379,7 @@ impl Store {
             }
             tx.commit().await?;
         });
-        Ok(Committed { conversation_id: id, version, opened_cases })
+        Ok(Committed { conversation_id: id, version, opened_cases, withdrawn })
     }
 
     /// Flow timers due at `now_ms`, oldest first, at most `limit`; `only` restricts them to one
