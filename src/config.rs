@@ -68,6 +68,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Messages per minute one sender may send before the flood limit answers (0: off).
     pub flood_per_minute: u32,
+    /// Days conversation messages are kept.
+    pub retention_days: u32,
+    /// Days a closed case keeps its free text.
+    pub case_text_days: u32,
     /// Telegram, when `TELEGRAM_BOT_TOKEN` is set.
     pub telegram: Option<std::sync::Arc<crate::channel::telegram::TelegramConfig>>,
     /// SMS (Twilio or a generic gateway), when configured.
@@ -88,6 +92,8 @@ impl Default for Config {
             entry_flow: "helpline".to_string(),
             log_format: LogFormat::Text,
             flood_per_minute: crate::limits::DEFAULT_FLOOD_PER_MINUTE,
+            retention_days: 90,
+            case_text_days: 365,
             telegram: None,
             sms: None,
             whatsapp: None,
@@ -107,6 +113,8 @@ struct FileConfig {
     entry_flow: Option<String>,
     log_format: Option<String>,
     flood_per_minute: Option<u32>,
+    retention_days: Option<u32>,
+    case_text_days: Option<u32>,
 }
 
 /// Keys with their environment variables, in the order they are documented.
@@ -120,6 +128,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("entry_flow", "TEDUH_ENTRY_FLOW"),
     ("log_format", "LOG_FORMAT"),
     ("flood_per_minute", "TEDUH_FLOOD_PER_MINUTE"),
+    ("retention_days", "TEDUH_RETENTION_DAYS"),
+    ("case_text_days", "TEDUH_CASE_TEXT_DAYS"),
 ];
 
 fn env_name(key: &str) -> &'static str {
@@ -207,6 +217,16 @@ impl Config {
                 )
             })?;
         }
+        for (key, file_value, target) in [
+            ("retention_days", from_file.retention_days, &mut config.retention_days),
+            ("case_text_days", from_file.case_text_days, &mut config.case_text_days),
+        ] {
+            if let Some((v, origin)) = pick(key, file_value.map(|n| n.to_string())) {
+                *target = v.parse().ok().filter(|d: &u32| *d >= 1).ok_or_else(|| {
+                    invalid(key, origin, format!("`{v}` is not a number of days (at least 1)"))
+                })?;
+            }
+        }
         // Channels are configured by environment variables only: they hold secrets.
         config.telegram =
             crate::channel::telegram::TelegramConfig::from_lookup(&env)?.map(std::sync::Arc::new);
@@ -287,6 +307,8 @@ mod tests {
         assert!(err.contains("`database_url`") && err.contains("DATABASE_URL"), "{err}");
         let err = Config::load(None, env(&[("LOG_FORMAT", "xml")])).unwrap_err().to_string();
         assert!(err.contains("`log_format`"), "{err}");
+        let err = Config::load(None, env(&[("TEDUH_RETENTION_DAYS", "0")])).unwrap_err().to_string();
+        assert!(err.contains("`retention_days`"), "{err}");
         let err = Config::load(None, env(&[("TEDUH_FLOOD_PER_MINUTE", "many")])).unwrap_err().to_string();
         assert!(err.contains("`flood_per_minute`") && err.contains("TEDUH_FLOOD_PER_MINUTE"), "{err}");
     }

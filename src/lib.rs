@@ -12,6 +12,7 @@ pub mod flow;
 pub mod http;
 pub mod i18n;
 pub mod limits;
+pub mod retention;
 pub mod runtime;
 pub mod server;
 pub mod store;

@@ -17,7 +17,11 @@ use crate::dispatch::Dispatcher;
 use crate::escalation::policy::{Policies, PolicyError, load_policies};
 use crate::escalation::run::Escalator;
 use crate::http::{AppState, router};
+use crate::retention::Retention;
 use crate::runtime::Runtime;
+
+/// How often old data is purged.
+const RETENTION_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// Where an operator's own escalation policies live, next to the flows.
 pub const POLICIES_PATH: &str = "escalation/policies.yaml";
@@ -118,6 +122,7 @@ impl Server {
             senders.push(Arc::new(sender));
             app = app.merge(sms::routes(ingress.clone(), sms_config.clone()));
         }
+        let (store_for_retention, clock_for_retention) = (store.clone(), clock.clone());
         let dispatcher = Dispatcher::new(store, clock, senders);
         tasks.push(tokio::spawn(runtime.run_inbox(
             inbox_wake,
@@ -125,7 +130,15 @@ impl Server {
             until_stopped(stopped.clone()),
         )));
         tasks.push(tokio::spawn(escalator.run(dispatcher.waker(), until_stopped(stopped.clone()))));
-        tasks.push(tokio::spawn(dispatcher.run(until_stopped(stopped))));
+        tasks.push(tokio::spawn(dispatcher.run(until_stopped(stopped.clone()))));
+        let retention =
+            Retention { message_days: config.retention_days, case_text_days: config.case_text_days };
+        tasks.push(tokio::spawn(retention.run(
+            store_for_retention,
+            clock_for_retention,
+            RETENTION_EVERY,
+            until_stopped(stopped),
+        )));
         // Providers' payloads are small: anything larger is refused before it is read whole.
         let app = app.layer(axum::extract::DefaultBodyLimit::max(crate::limits::MAX_WEBHOOK_BODY));
         Ok(Self { router: app, stop, tasks, registration })

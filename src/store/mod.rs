@@ -7,6 +7,7 @@ mod directory;
 mod escalation;
 mod inbox;
 pub mod outbox;
+mod retention;
 mod transfer;
 
 use std::path::Path;
@@ -25,6 +26,7 @@ pub use conversation::{
 pub use escalation::{DueEscalation, EscalationWrite, Notification};
 pub use inbox::{Accepted, PendingInbound};
 pub use outbox::OutboxRow;
+pub use retention::Purged;
 pub use transfer::{Transfer, TransferTo};
 
 /// Why a storage operation failed.
