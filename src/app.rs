@@ -12,6 +12,7 @@ use crate::flow::{Engine, FlowSet, Problems, check_all};
 use crate::i18n::I18n;
 use crate::runtime::Runtime;
 use crate::store::{Store, StoreError};
+use crate::vault::Keyring;
 
 /// Why Teduh could not start.
 #[derive(Debug, Error)]
@@ -30,6 +31,9 @@ pub enum StartError {
     /// The database could not be opened.
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    /// The encryption keys are missing or unreadable.
+    #[error("encryption keys: {0}")]
+    Keys(String),
     /// Built-in reference data is broken.
     #[error("built-in data: {0}")]
     Data(String),
@@ -61,10 +65,37 @@ pub async fn directory(store: &Store) -> Result<Directory, StartError> {
     Ok(Directory { regions, providers })
 }
 
+/// The keyring: `TEDUH_KEYS`, else the key file; in embedded mode (SQLite) a missing key file
+/// is created, owner-only, and the log says so. PostgreSQL never starts without a key.
+pub fn keyring(config: &Config) -> Result<Keyring, StartError> {
+    if let Some(text) = std::env::var("TEDUH_KEYS").ok().filter(|t| !t.trim().is_empty()) {
+        return Keyring::parse(&text).map_err(|e| StartError::Keys(format!("TEDUH_KEYS: {e}")));
+    }
+    let path = config.effective_key_file();
+    if path.exists() {
+        return Keyring::read_file(&path).map_err(|e| StartError::Keys(format!("{}: {e}", path.display())));
+    }
+    if config.effective_database_url().starts_with("sqlite:") {
+        let (ring, _) = Keyring::beside(&path).map_err(|e| StartError::Keys(e.to_string()))?;
+        tracing::info!(key_file = %path.display(), "created a new encryption key file (owner-only); back it up with the database");
+        return Ok(ring);
+    }
+    Err(StartError::Keys(format!(
+        "no encryption key: set TEDUH_KEYS or TEDUH_KEY_FILE ({} does not exist); with PostgreSQL, Teduh never creates one",
+        path.display()
+    )))
+}
+
+/// Opens the configured database with the configured keys.
+pub async fn open_store(config: &Config) -> Result<Store, StartError> {
+    let vault = keyring(config)?;
+    Ok(Store::open_with(&config.effective_database_url(), vault).await?)
+}
+
 /// Everything a command needs: content, store and runtime.
 pub async fn runtime(config: &Config, entry_override: Option<&str>) -> Result<Runtime, StartError> {
     let (i18n, flows) = load_content(&config.flows_dir, &config.locales_dir, &config.default_lang)?;
-    let store = Store::open(&config.effective_database_url()).await?;
+    let store = open_store(config).await?;
     let directory = directory(&store).await?;
     let engine = engine(i18n, flows, directory, entry_override.unwrap_or(&config.entry_flow))?;
     Ok(Runtime::new(engine, store, Arc::new(SystemClock)).with_flood_limit(config.flood_per_minute))

@@ -72,6 +72,8 @@ pub struct Config {
     pub retention_days: u32,
     /// Days a closed case keeps its free text.
     pub case_text_days: u32,
+    /// Encryption key file; `None` means `data_dir/teduh.key` (created in embedded mode).
+    pub key_file: Option<PathBuf>,
     /// Telegram, when `TELEGRAM_BOT_TOKEN` is set.
     pub telegram: Option<std::sync::Arc<crate::channel::telegram::TelegramConfig>>,
     /// SMS (Twilio or a generic gateway), when configured.
@@ -94,6 +96,7 @@ impl Default for Config {
             flood_per_minute: crate::limits::DEFAULT_FLOOD_PER_MINUTE,
             retention_days: 90,
             case_text_days: 365,
+            key_file: None,
             telegram: None,
             sms: None,
             whatsapp: None,
@@ -115,6 +118,7 @@ struct FileConfig {
     flood_per_minute: Option<u32>,
     retention_days: Option<u32>,
     case_text_days: Option<u32>,
+    key_file: Option<String>,
 }
 
 /// Keys with their environment variables, in the order they are documented.
@@ -130,6 +134,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("flood_per_minute", "TEDUH_FLOOD_PER_MINUTE"),
     ("retention_days", "TEDUH_RETENTION_DAYS"),
     ("case_text_days", "TEDUH_CASE_TEXT_DAYS"),
+    ("key_file", "TEDUH_KEY_FILE"),
 ];
 
 fn env_name(key: &str) -> &'static str {
@@ -217,6 +222,9 @@ impl Config {
                 )
             })?;
         }
+        if let Some((v, _)) = pick("key_file", from_file.key_file) {
+            config.key_file = Some(PathBuf::from(v));
+        }
         for (key, file_value, target) in [
             ("retention_days", from_file.retention_days, &mut config.retention_days),
             ("case_text_days", from_file.case_text_days, &mut config.case_text_days),
@@ -234,6 +242,11 @@ impl Config {
         config.whatsapp =
             crate::channel::whatsapp::WhatsAppConfig::from_lookup(&env)?.map(std::sync::Arc::new);
         Ok(config)
+    }
+
+    /// The key file: the configured one, else `teduh.key` in the data directory.
+    pub fn effective_key_file(&self) -> PathBuf {
+        self.key_file.clone().unwrap_or_else(|| self.data_dir.join("teduh.key"))
     }
 
     /// Names of the channels that are configured.

@@ -48,6 +48,11 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Encryption keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Manage the provider directory.
     Providers {
         #[command(subcommand)]
@@ -159,6 +164,14 @@ enum ProvidersCommand {
 }
 
 #[derive(Subcommand)]
+enum KeysCommand {
+    /// Put a new key in front of the key file: it seals from now on, the others still open.
+    Add,
+    /// Re-seal every stored value under the current key (resumable; run after `keys add`).
+    Rotate,
+}
+
+#[derive(Subcommand)]
 enum FlowsCommand {
     /// Check every flow and report all problems with file:line.
     Check {
@@ -255,7 +268,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            let store = teduh::store::Store::open(&config.effective_database_url()).await?;
+            let store = app::open_store(&config).await?;
             store.replace_providers(&providers).await?;
             store.close().await;
             println!(
@@ -265,7 +278,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             );
         }
         Command::Providers { command: ProvidersCommand::List } => {
-            let store = teduh::store::Store::open(&config.effective_database_url()).await?;
+            let store = app::open_store(&config).await?;
             for p in store.providers().await? {
                 let region = if p.region.is_empty() { "national" } else { p.region.as_str() };
                 println!("{}\t{}\t{}\t{}", p.id, p.kind.as_str(), region, p.name);
@@ -274,7 +287,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Roster { command: RosterCommand::Import { file, check } } => {
             use teduh::escalation::roster::{read_roster, roster_providers};
-            let store = teduh::store::Store::open(&config.effective_database_url()).await?;
+            let store = app::open_store(&config).await?;
             let providers = store.providers().await?;
             let shifts = match read_roster(&file, &providers) {
                 Ok(s) => s,
@@ -312,7 +325,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Roster { command: RosterCommand::Now { provider } } => {
             use teduh::clock::Clock;
-            let store = teduh::store::Store::open(&config.effective_database_url()).await?;
+            let store = app::open_store(&config).await?;
             let (shifts, providers) = (store.roster().await?, store.providers().await?);
             store.close().await;
             let text = teduh::escalation::roster::format_on_call(
@@ -325,7 +338,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Cases { command: CasesCommand::Export { period, columns, out } } => {
             let (from, to, offset) = period.range()?;
-            let store = teduh::store::Store::open(&config.effective_database_url()).await?;
+            let store = app::open_store(&config).await?;
             let directory = app::directory(&store).await?;
             let records = store.cases_between(from, to).await?;
             let csv = teduh::case::export::export_csv(&records, &directory, &columns, offset)?;
@@ -340,16 +353,42 @@ async fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Report { command: ReportCommand::ResponseTimes { period } } => {
             let (from, to, _) = period.range()?;
-            let store = teduh::store::Store::open(&config.effective_database_url()).await?;
+            let store = app::open_store(&config).await?;
             let records = store.cases_between(from, to).await?;
             store.close().await;
             print!("{}", teduh::case::report::render(&teduh::case::report::response_times(&records)));
         }
         Command::Migrate => {
             init_logging(&config, false);
-            let store = teduh::store::Store::open(&config.effective_database_url()).await?;
+            let store = app::open_store(&config).await?;
             tracing::info!(backend = store.backend(), "migrations applied");
             store.close().await;
+        }
+        Command::Keys { command: KeysCommand::Add } => {
+            if std::env::var("TEDUH_KEYS").is_ok_and(|k| !k.trim().is_empty()) {
+                anyhow::bail!(
+                    "keys come from TEDUH_KEYS: add the new key there (first), then run `teduh keys rotate`"
+                );
+            }
+            let path = config.effective_key_file();
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read the key file {}", path.display()))?;
+            let (id, text) = teduh::vault::Keyring::add_key_text(&text)?;
+            teduh::vault::Keyring::write_file(&path, &text)?;
+            println!("key `{id}` added to {} and seals from now on; run `teduh keys rotate`", path.display());
+        }
+        Command::Keys { command: KeysCommand::Rotate } => {
+            init_logging(&config, false);
+            let store = app::open_store(&config).await?;
+            let done = store.rotate_keys().await?;
+            store.close().await;
+            for (table, count) in &done {
+                println!("{table:<18} {count:>8} re-sealed");
+            }
+            println!(
+                "every value is sealed under key `{}`; older keys may be removed from the key file",
+                store.vault().current_id()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

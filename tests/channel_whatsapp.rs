@@ -19,7 +19,8 @@ use sha2::Sha256;
 use teduh::channel::whatsapp::{WhatsAppConfig, WhatsAppSender, routes};
 use teduh::channel::{Inbound, InboundEvent, Outgoing, OutgoingPayload, SendError, Sender};
 use teduh::flow::Reply;
-use teduh::store::Store;
+use teduh::store::Db;
+
 use tokio::time::Instant;
 
 const PHONE_ID: &str = "109876543210";
@@ -247,11 +248,11 @@ impl Setup {
     }
 
     async fn inbound_count(&self) -> i64 {
-        match &self.p.store {
-            Store::Sqlite(pool) => {
+        match self.p.store.db() {
+            Db::Sqlite(pool) => {
                 sqlx::query_scalar("SELECT COUNT(*) FROM inbound").fetch_one(pool).await.unwrap()
             }
-            Store::Postgres(_) => unreachable!("tests run on SQLite"),
+            Db::Postgres(_) => unreachable!("tests run on SQLite"),
         }
     }
 

@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 use teduh::directory::provider::{DirectoryError, parse_directory, read_directory};
 use teduh::directory::{Provider, ProviderKind, Regions};
+use teduh::store::Db;
 use teduh::store::Store;
 
 fn regions() -> Regions {
@@ -436,9 +437,9 @@ fn check_validates_without_storing() {
 /// (counselor id, provider id) rows, by counselor id.
 async fn counselor_rows(store: &Store) -> Vec<(String, String)> {
     const SQL: &str = "SELECT id, provider_id FROM counselors ORDER BY id";
-    let rows = match store {
-        Store::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
-        Store::Postgres(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
+    let rows = match store.db() {
+        Db::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
+        Db::Postgres(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
     };
     rows.expect("read counselors")
 }

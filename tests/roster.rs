@@ -10,6 +10,7 @@ use teduh::escalation::roster::{
     HEADER, LocalDateTime, Role, RosterError, Schedule, Shift, TimeOfDay, UnknownProvider, Weekday,
     format_on_call, on_call, parse_roster, read_roster, roster_providers,
 };
+use teduh::store::Db;
 use teduh::store::Store;
 
 fn providers() -> Vec<Provider> {
@@ -746,9 +747,9 @@ fn shifts_are_stored_as_readable_json() {
 /// (provider_id, counselor_id, role) rows, in id order.
 async fn shift_rows(store: &Store) -> Vec<(String, String, String)> {
     const SQL: &str = "SELECT provider_id, counselor_id, role FROM roster_shifts ORDER BY id";
-    let rows = match store {
-        Store::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
-        Store::Postgres(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
+    let rows = match store.db() {
+        Db::Sqlite(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
+        Db::Postgres(pool) => sqlx::query_as(SQL).fetch_all(pool).await,
     };
     rows.expect("read roster_shifts")
 }

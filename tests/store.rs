@@ -8,6 +8,7 @@ use teduh::clock::ManualClock;
 use teduh::flow::model::Priority;
 use teduh::flow::{Effect, Event, State};
 use teduh::runtime::Runtime;
+use teduh::store::Db;
 use teduh::store::{Conversation, Store, StoreError};
 
 const CH: &str = "test";
@@ -46,11 +47,12 @@ macro_rules! on_both {
                 let Some(pg) = super::common::pg_store(stringify!($name)).await else {
                     return;
                 };
-                let schema = pg.schema.clone();
+                let (schema, keys) = (pg.schema.clone(), pg.keys.clone());
                 let reopen = move || {
-                    let schema = schema.clone();
+                    let (schema, keys) = (schema.clone(), keys.clone());
                     async move {
-                        teduh::store::Store::open_postgres_in_schema(&super::common::pg_url(), &schema)
+                        let vault = teduh::vault::Keyring::parse(&keys).unwrap();
+                        teduh::store::Store::open_postgres_in_schema(&super::common::pg_url(), &schema, vault)
                             .await
                             .unwrap()
                     }
@@ -228,7 +230,7 @@ async fn sqlite_file_is_created_in_wal_mode_and_migrations_are_idempotent() {
     let (store, dir) = sqlite().await;
     let path = dir.path().join("nested/dir/teduh.db");
     assert!(path.exists());
-    let Store::Sqlite(pool) = &store else { panic!("expected SQLite") };
+    let Db::Sqlite(pool) = store.db() else { panic!("expected SQLite") };
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(pool).await.unwrap();
     assert_eq!(mode, "wal");
     store.close().await;
@@ -242,7 +244,7 @@ async fn unreadable_state_starts_over_instead_of_locking_her_out() {
     let (store, _dir) = sqlite().await;
     let rt = runtime(store.clone(), Arc::new(ManualClock::new(0)));
     rt.handle(CH, "z", &Event::Start, None).await.unwrap();
-    let Store::Sqlite(pool) = &store else { panic!("expected SQLite") };
+    let Db::Sqlite(pool) = store.db() else { panic!("expected SQLite") };
     sqlx::query("UPDATE conversations SET state = '{not json'").execute(pool).await.unwrap();
     let out = rt.handle(CH, "z", &text("1"), None).await.unwrap();
     assert_eq!(out.replies[0].text, "Halo.");

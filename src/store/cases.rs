@@ -37,6 +37,7 @@ impl Store {
         });
         let mut out = Vec::with_capacity(rows.len());
         for (case, created_at) in rows {
+            let case = self.open_case(case)?;
             let events = self.case_events(&case.id).await?;
             out.push(CaseRecord { case, created_at, events });
         }
@@ -51,12 +52,13 @@ impl Store {
         kind: &str,
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
+        let detail = if kind == "note" { detail.map(|d| self.seal(d)) } else { detail.map(str::to_string) };
         on_pool!(self, pool => {
             sqlx::query("INSERT INTO case_events (case_id, at, kind, detail) VALUES ($1, $2, $3, $4)")
                 .bind(case_id)
                 .bind(at_ms)
                 .bind(kind)
-                .bind(detail)
+                .bind(&detail)
                 .execute(pool)
                 .await?;
         });

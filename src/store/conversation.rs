@@ -201,7 +201,7 @@ impl Store {
         let Some((id, state, version)) = row else {
             return Ok(None);
         };
-        let state: State = serde_json::from_str(&state)
+        let state: State = serde_json::from_str(&self.unseal(&state)?)
             .map_err(|e| StoreError::CorruptState { id: id.clone(), message: e.to_string() })?;
         Ok(Some(Conversation {
             id,
@@ -234,7 +234,7 @@ impl Store {
         now_ms: i64,
         write: &StepWrite<'_>,
     ) -> Result<Committed, StoreError> {
-        let json = state_json(state);
+        let json = self.seal(&state_json(state));
         // Replies in a step that reports an emergency go in the urgent lane.
         let urgent = effects.iter().any(|e| {
             matches!(e, Effect::Escalate { .. } | Effect::OpenCase { priority: Priority::Urgent, .. })
@@ -276,7 +276,7 @@ impl Store {
                     Effect::OpenCase { priority, category, region, provider, fields } => {
                         let case_id = uuid::Uuid::new_v4().to_string();
                         let code = case_code();
-                        let fields = (!fields.is_empty()).then(|| serde_json::to_string(fields).unwrap_or_default());
+                        let fields = (!fields.is_empty()).then(|| self.seal(&serde_json::to_string(fields).unwrap_or_default()));
                         exec!(tx, INSERT_CASE, &case_id, &code, &id, priority.as_str(), category.as_deref(), now_ms,
                             region.as_deref(), provider.as_deref(), fields.as_deref());
                         exec!(tx, INSERT_CASE_EVENT, &case_id, now_ms, "opened", None::<&str>);
@@ -289,6 +289,7 @@ impl Store {
                             .fetch_optional(&mut *tx)
                             .await?;
                         let rating = rating.map(|r| r.round() as i64);
+                        let comment = comment.as_deref().map(|c| self.seal(c));
                         exec!(tx, INSERT_SURVEY, uuid::Uuid::new_v4().to_string(), provider.as_deref(),
                             case_code.as_deref(), rating, comment.as_deref(), now_ms);
                     }
@@ -355,7 +356,7 @@ impl Store {
                         exec!(tx, INSERT_CONVERSATION, &id, channel, contact, &json, now_ms);
                     }
                     Effect::Send(reply) if write.outbox => {
-                        let payload = outgoing_json(&OutgoingPayload::Reply(reply.clone()));
+                        let payload = self.seal(&outgoing_json(&OutgoingPayload::Reply(reply.clone())));
                         exec!(tx, INSERT_OUTBOX, channel, contact, &id, reply_lane, &payload, now_ms);
                     }
                     Effect::ClearChat if write.outbox => {
@@ -371,7 +372,7 @@ impl Store {
                             .flatten()
                             .flat_map(|ids| ids.split(',').map(str::to_string).collect::<Vec<_>>())
                             .collect();
-                        let payload = outgoing_json(&OutgoingPayload::ClearChat { message_ids });
+                        let payload = self.seal(&outgoing_json(&OutgoingPayload::ClearChat { message_ids }));
                         exec!(tx, INSERT_OUTBOX, channel, contact, &id, lane::URGENT, &payload, now_ms);
                     }
                     Effect::Send(_) | Effect::ClearChat | Effect::Ended => {}
@@ -444,7 +445,7 @@ impl Store {
             .map(case_row)
             .collect::<Result<Vec<_>, _>>()?
         });
-        Ok(rows)
+        rows.into_iter().map(|c| self.open_case(c)).collect()
     }
 
     /// A case by its code.
@@ -460,7 +461,13 @@ impl Store {
                 .map(case_row)
                 .transpose()?
         });
-        Ok(row)
+        row.map(|c| self.open_case(c)).transpose()
+    }
+
+    /// A case as read, with its sealed fields opened.
+    pub(super) fn open_case(&self, mut case: CaseRow) -> Result<CaseRow, StoreError> {
+        case.fields = case.fields.map(|f| self.unseal(&f)).transpose()?;
+        Ok(case)
     }
 
     /// Satisfaction answers, oldest first; only one provider's when `provider` is given.
@@ -489,7 +496,12 @@ impl Store {
                 })
                 .collect::<Result<Vec<_>, _>>()?
         });
-        Ok(rows)
+        rows.into_iter()
+            .map(|mut r: SurveyRow| {
+                r.comment = r.comment.map(|c| self.unseal(&c)).transpose()?;
+                Ok(r)
+            })
+            .collect()
     }
 
     /// A case's timeline, oldest first.
@@ -505,7 +517,12 @@ impl Store {
                 })
                 .collect::<Result<Vec<_>, _>>()?
         });
-        Ok(rows)
+        rows.into_iter()
+            .map(|mut e: CaseEvent| {
+                e.detail = e.detail.map(|d| self.unseal(&d)).transpose()?;
+                Ok(e)
+            })
+            .collect()
     }
 }
 

@@ -163,8 +163,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            queue_urgent!(tx, &write.messages, now_ms);
+            queue_urgent!(self, tx, &write.messages, now_ms);
             for (kind, detail) in &write.events {
+                // A note is a counselor's free text: sealed like everything she wrote.
+                let detail = if kind == "note" { detail.as_deref().map(|d| self.seal(d)) } else { detail.clone() };
                 sqlx::query("INSERT INTO case_events (case_id, at, kind, detail) VALUES ($1, $2, $3, $4)")
                     .bind(case_id)
                     .bind(now_ms)
@@ -200,7 +202,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            queue_urgent!(tx, messages, now_ms);
+            queue_urgent!(self, tx, messages, now_ms);
             tx.commit().await?;
         });
         Ok(())
@@ -265,6 +267,7 @@ impl Store {
             .transpose()?
         });
         Ok(row.map(|(channel, contact, state)| {
+            let state = self.unseal(&state).unwrap_or_default();
             let lang = serde_json::from_str::<crate::flow::State>(&state)
                 .map(|s| s.lang)
                 .unwrap_or_else(|_| "id".into());
@@ -288,7 +291,7 @@ impl Store {
             })
             .transpose()?
         });
-        Ok(row)
+        row.map(|(c, created)| Ok((self.open_case(c)?, created))).transpose()
     }
 }
 

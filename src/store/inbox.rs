@@ -40,7 +40,7 @@ impl Store {
             .bind(&inbound.provider_id)
             .bind(&inbound.contact)
             .bind(&inbound.lang_hint)
-            .bind(&payload)
+            .bind(self.seal(&payload))
             .bind(now_ms)
             .fetch_optional(&mut *tx)
             .await?;
@@ -87,6 +87,7 @@ impl Store {
         });
         rows.into_iter()
             .map(|(id, channel, provider_id, contact, lang_hint, payload)| {
+                let payload = self.unseal(&payload)?;
                 let event: InboundEvent = serde_json::from_str(&payload).map_err(|e| {
                     StoreError::CorruptState { id: format!("inbound {id}"), message: e.to_string() }
                 })?;

@@ -7,6 +7,7 @@ mod directory;
 mod escalation;
 mod inbox;
 pub mod outbox;
+mod rekey;
 mod retention;
 mod transfer;
 
@@ -18,6 +19,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 use thiserror::Error;
+
+use crate::vault::{Keyring, VaultError};
 
 pub use cases::{Acceptance, CaseRecord};
 pub use conversation::{
@@ -60,46 +63,80 @@ pub enum StoreError {
     /// The URL names no supported database.
     #[error("unsupported database URL (use sqlite: or postgres://)")]
     UnsupportedUrl,
+    /// The keys are missing or a sealed value cannot be opened.
+    #[error("encryption: {0}")]
+    Vault(#[from] VaultError),
 }
 
 /// A connection pool to one of the supported databases.
 #[derive(Debug, Clone)]
-pub enum Store {
+pub enum Db {
     /// Embedded SQLite file.
     Sqlite(SqlitePool),
     /// PostgreSQL server.
     Postgres(PgPool),
 }
 
+/// The database, with the keyring that seals what survivors wrote before it is stored.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: Db,
+    vault: std::sync::Arc<Keyring>,
+}
+
 /// Runs `$body` with `$pool` bound to whichever pool the store holds; the body is compiled once
 /// per backend, so the same query text serves both.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
-        match $store {
-            $crate::store::Store::Sqlite($pool) => $body,
-            $crate::store::Store::Postgres($pool) => $body,
+        match $store.db() {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
         }
     };
 }
 pub(crate) use on_pool;
 
+/// The file path of an `sqlite:` URL.
+fn sqlite_path(url: &str) -> Option<&str> {
+    url.strip_prefix("sqlite:").map(|rest| rest.trim_start_matches("//"))
+}
+
 impl Store {
-    /// Opens the database named by `url`, creating an SQLite file (and its directory) on first
-    /// use, and applies pending migrations.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)?;
-            Self::open_postgres(options).await
-        } else if let Some(rest) = url.strip_prefix("sqlite:") {
-            let path = rest.trim_start_matches("//");
-            Self::open_sqlite(Path::new(path)).await
+    /// Opens the database named by `url` with `vault`, creating an SQLite file (and its
+    /// directory) on first use, and applies pending migrations.
+    pub async fn open_with(url: &str, vault: Keyring) -> Result<Self, StoreError> {
+        let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::connect_postgres(PgConnectOptions::from_str(url)?).await?
+        } else if let Some(path) = sqlite_path(url) {
+            Self::connect_sqlite(Path::new(path)).await?
         } else {
-            Err(StoreError::UnsupportedUrl)
+            return Err(StoreError::UnsupportedUrl);
+        };
+        Ok(Self { db, vault: std::sync::Arc::new(vault) })
+    }
+
+    /// Opens an SQLite database (`sqlite:PATH`) with the key file beside it, created on first
+    /// use as in the embedded default. PostgreSQL needs [`Store::open_with`] and its keys.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        match sqlite_path(url) {
+            Some(path) => Self::open_sqlite(Path::new(path)).await,
+            None if url.starts_with("postgres") => Err(StoreError::Vault(VaultError::NoKey)),
+            None => Err(StoreError::UnsupportedUrl),
         }
     }
 
-    /// Opens (creating if needed) an SQLite database file in WAL mode.
+    /// Opens (creating if needed) an SQLite database file in WAL mode, with the key file beside
+    /// it (`teduh.db` → `teduh.key`, created on first use).
     pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
+        let db = Self::connect_sqlite(path).await?;
+        let (vault, created) = Keyring::beside(&path.with_extension("key"))?;
+        if created {
+            tracing::info!(key_file = %path.with_extension("key").display(), "created a new encryption key file (owner-only); back it up");
+        }
+        Ok(Self { db, vault: std::sync::Arc::new(vault) })
+    }
+
+    async fn connect_sqlite(path: &Path) -> Result<Db, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|source| StoreError::DataDir { path: dir.display().to_string(), source })?;
@@ -113,37 +150,61 @@ impl Store {
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Store::Sqlite(pool))
+        Ok(Db::Sqlite(pool))
     }
 
-    /// Opens a PostgreSQL database and applies migrations.
-    pub async fn open_postgres(options: PgConnectOptions) -> Result<Self, StoreError> {
+    async fn connect_postgres(options: PgConnectOptions) -> Result<Db, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(Store::Postgres(pool))
+        Ok(Db::Postgres(pool))
     }
 
     /// Opens PostgreSQL with every table inside `schema` (created if missing), so several
     /// deployments or test runs can share one database without seeing each other.
-    pub async fn open_postgres_in_schema(url: &str, schema: &str) -> Result<Self, StoreError> {
+    pub async fn open_postgres_in_schema(
+        url: &str,
+        schema: &str,
+        vault: Keyring,
+    ) -> Result<Self, StoreError> {
         let base = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new().max_connections(1).connect_with(base.clone()).await?;
         sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", schema.replace('"', "")))
             .execute(&pool)
             .await?;
         pool.close().await;
-        Self::open_postgres(base.options([("search_path", schema)])).await
+        let db = Self::connect_postgres(base.options([("search_path", schema)])).await?;
+        Ok(Self { db, vault: std::sync::Arc::new(vault) })
+    }
+
+    /// The connection pool.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The keyring values are sealed with.
+    pub fn vault(&self) -> &Keyring {
+        &self.vault
+    }
+
+    /// Seals a value for storage.
+    pub(crate) fn seal(&self, plain: &str) -> String {
+        self.vault.seal(plain)
+    }
+
+    /// Opens a stored value.
+    pub(crate) fn unseal(&self, stored: &str) -> Result<String, StoreError> {
+        Ok(self.vault.open(stored)?)
     }
 
     /// `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
-        match self {
-            Store::Sqlite(_) => "sqlite",
-            Store::Postgres(_) => "postgres",
+        match self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
         }
     }
 

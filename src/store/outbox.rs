@@ -19,9 +19,9 @@ pub mod lane {
 /// Queues `(channel, address, payload)` messages on the urgent lane inside an open
 /// transaction, so they are sent if and only if the step that made them commits.
 macro_rules! queue_urgent {
-    ($tx:expr, $messages:expr, $now:expr) => {
+    ($store:expr, $tx:expr, $messages:expr, $now:expr) => {
         for (channel, contact, payload) in $messages {
-            let json = serde_json::to_string(payload).unwrap_or_default();
+            let json = $store.seal(&serde_json::to_string(payload).unwrap_or_default());
             sqlx::query(
                 "INSERT INTO outbox (channel, contact_key, conversation_id, lane, payload, status, attempts, \
                  next_attempt_at, created_at, updated_at) VALUES ($1, $2, NULL, $3, $4, 'queued', 0, $5, $5, $5)",
@@ -68,9 +68,9 @@ where
     for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
+    // The payload is sealed: the caller opens and parses it (`Store::opened`).
     let payload: String = r.try_get("payload")?;
-    let parsed =
-        serde_json::from_str(&payload).unwrap_or(OutgoingPayload::ClearChat { message_ids: Vec::new() });
+    let parsed = OutgoingPayload::ClearChat { message_ids: Vec::new() };
     Ok((
         OutboxRow {
             id: r.try_get("id")?,
@@ -108,9 +108,9 @@ impl Store {
             AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel = o.channel AND e.contact_key = o.contact_key \
             AND e.id < o.id AND e.status IN ('queued', 'sending') AND e.next_attempt_at > $3) \
             ORDER BY o.lane, o.id LIMIT $4) RETURNING id";
-        let sql = match self {
-            Store::Postgres(_) => PG,
-            Store::Sqlite(_) => SQLITE,
+        let sql = match self.db() {
+            super::Db::Postgres(_) => PG,
+            super::Db::Sqlite(_) => SQLITE,
         };
         let mut ids: Vec<i64> = on_pool!(self, pool => {
             sqlx::query_scalar(sql).bind(now_ms + lease_ms).bind(now_ms).bind(now_ms).bind(limit).fetch_all(pool).await?
@@ -130,12 +130,13 @@ impl Store {
                 match r {
                     Some(r) => {
                         let last: Option<i64> = r.try_get("last_inbound_at")?;
-                        Some((row(r)?.0, last))
+                        Some((row(r)?, last))
                     }
                     None => None,
                 }
             });
-            if let Some((row, last_inbound_at)) = found {
+            if let Some((raw, last_inbound_at)) = found {
+                let row = self.opened(raw)?;
                 out.push(Outgoing {
                     id: row.id,
                     channel: row.channel,
@@ -298,10 +299,19 @@ impl Store {
                 .fetch_all(pool)
                 .await?
                 .into_iter()
-                .map(|r| row(r).map(|(row, _)| row))
+                .map(row)
                 .collect::<Result<Vec<_>, _>>()?
         });
-        Ok(rows)
+        rows.into_iter().map(|r| self.opened(r)).collect()
+    }
+
+    /// An outbox row with its sealed payload opened. A payload that no longer parses (written
+    /// by an incompatible version) becomes an empty chat-clearing, which sends nothing.
+    fn opened(&self, (mut row, raw): (OutboxRow, String)) -> Result<OutboxRow, StoreError> {
+        let json = self.unseal(&raw)?;
+        row.payload =
+            serde_json::from_str(&json).unwrap_or(OutgoingPayload::ClearChat { message_ids: Vec::new() });
+        Ok(row)
     }
 
     /// Rows waiting to be sent, and the age in ms of the oldest.

@@ -83,7 +83,8 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
             for (id, fields) in &closed {
-                let kept = fields.as_deref().map(strip_free_text);
+                let opened = fields.as_deref().map(|f| self.unseal(f)).transpose()?;
+                let kept = opened.as_deref().map(strip_free_text).map(|f| self.seal(&f));
                 sqlx::query("UPDATE cases SET fields = $1, text_purged_at = $2 WHERE id = $3")
                     .bind(kept)
                     .bind(now_ms)

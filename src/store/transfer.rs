@@ -96,7 +96,7 @@ impl Store {
                 .bind(detail)
                 .execute(&mut *tx)
                 .await?;
-            queue_urgent!(tx, messages, now_ms);
+            queue_urgent!(self, tx, messages, now_ms);
             tx.commit().await?;
         });
         Ok(true)
@@ -118,12 +118,12 @@ impl Store {
                 .bind(case_id)
                 .fetch_optional(&mut *tx)
                 .await?;
+            let current = current.flatten().map(|f| self.unseal(&f)).transpose()?;
             let mut fields = current
-                .flatten()
                 .and_then(|json| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&json).ok())
                 .unwrap_or_default();
             fields.insert(name.to_string(), serde_json::json!({ "value": value, "by": by }));
-            let json = serde_json::Value::Object(fields).to_string();
+            let json = self.seal(&serde_json::Value::Object(fields).to_string());
             sqlx::query("UPDATE cases SET fields = $1 WHERE id = $2")
                 .bind(&json)
                 .bind(case_id)

@@ -85,12 +85,15 @@ pub struct PgStore {
     pub store: teduh::store::Store,
     /// Its schema.
     pub schema: String,
+    /// Its key text, so a reopened store reads what this one sealed.
+    pub keys: String,
 }
 
 impl PgStore {
     /// Reopens the same schema, as a restarted process would.
     pub async fn reopen(&self) -> teduh::store::Store {
-        teduh::store::Store::open_postgres_in_schema(&pg_url(), &self.schema)
+        let vault = teduh::vault::Keyring::parse(&self.keys).expect("test keys");
+        teduh::store::Store::open_postgres_in_schema(&pg_url(), &self.schema, vault)
             .await
             .expect("reopen PostgreSQL schema")
     }
@@ -134,10 +137,12 @@ pub async fn pg_store(test: &str) -> Option<PgStore> {
         test.chars().take(30).collect::<String>(),
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
-    let store = teduh::store::Store::open_postgres_in_schema(&url, &schema)
+    let keys = teduh::vault::Keyring::generate_text();
+    let vault = teduh::vault::Keyring::parse(&keys).expect("generated keys parse");
+    let store = teduh::store::Store::open_postgres_in_schema(&url, &schema, vault)
         .await
         .expect("open PostgreSQL test schema");
-    Some(PgStore { store, schema })
+    Some(PgStore { store, schema, keys })
 }
 
 /// Everything behind a channel's webhook, running in the background: the inbox worker and the
