@@ -144,7 +144,7 @@ impl Runtime {
                 // An unreadable state must not lock her out: start over, keeping the row.
                 tracing::warn!(conversation = %id, "unreadable conversation state, starting over");
                 let mut c = Conversation::new(channel, contact, State::new(new_lang));
-                c.version = self.current_version(channel, contact).await?;
+                c.version = self.store.conversation_version(channel, contact).await?;
                 c.id = id;
                 c
             }
@@ -195,17 +195,6 @@ impl Runtime {
             replies,
             effects,
             opened_cases: committed.opened_cases,
-        })
-    }
-
-    async fn current_version(&self, channel: &str, contact: &str) -> Result<i64, StoreError> {
-        crate::store::on_pool!(self.store(), pool => {
-            let v: Option<i64> = sqlx::query_scalar("SELECT version FROM conversations WHERE channel = $1 AND contact_key = $2")
-                .bind(channel)
-                .bind(contact)
-                .fetch_optional(pool)
-                .await?;
-            Ok(v.unwrap_or(0))
         })
     }
 

@@ -54,6 +54,9 @@ async fn stored(store: &Store) -> Vec<(&'static str, String)> {
         ("cases", "SELECT fields FROM cases WHERE fields IS NOT NULL"),
         ("case_events", "SELECT detail FROM case_events WHERE kind = 'note'"),
         ("survey_responses", "SELECT comment FROM survey_responses WHERE comment IS NOT NULL"),
+        ("conversations", "SELECT contact_sealed FROM conversations"),
+        ("inbound", "SELECT contact_sealed FROM inbound"),
+        ("outbox", "SELECT contact_sealed FROM outbox"),
     ];
     let mut out = Vec::new();
     for (table, sql) in COLUMNS {
@@ -69,12 +72,28 @@ async fn stored(store: &Store) -> Vec<(&'static str, String)> {
 
 async fn sealed_at_rest(store: Store) {
     fill(&store).await;
-    let secrets = ["darurat", "Palu", "mantan pacar", "bersembunyi", "ibu konselor", "Apakah Anda aman"];
+    let secrets = ["darurat", "Palu", "mantan pacar", "bersembunyi", "ibu konselor", "Apakah Anda aman", HER];
     for (table, value) in stored(&store).await {
         assert!(value.starts_with("enc:v1:k1:"), "{table}: not sealed: {value}");
         for secret in secrets {
             assert!(!value.contains(secret), "{table}: `{secret}` readable at rest");
         }
+    }
+    // Lookups go by a keyed hash: her number is nowhere in plain.
+    for sql in [
+        "SELECT contact_key FROM conversations",
+        "SELECT contact_key FROM inbound",
+        "SELECT contact_key FROM outbox",
+        "SELECT contact_key FROM channel_contacts",
+    ] {
+        let keys: Vec<String> = match store.db() {
+            Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+            Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+        };
+        assert!(
+            !keys.is_empty() && keys.iter().all(|k| k.len() == 64 && !k.contains("62812")),
+            "{sql}: {keys:?}"
+        );
     }
     // And everything reads back.
     let case = &store.cases_between(0, i64::MAX).await.unwrap()[0];

@@ -134,7 +134,8 @@ fn state_json(state: &State) -> String {
 }
 
 const INSERT_OUTBOX: &str = "INSERT INTO outbox (channel, contact_key, conversation_id, lane, payload, status, \
-     attempts, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6)";
+     attempts, next_attempt_at, created_at, updated_at, contact_sealed) \
+     VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6, $7)";
 const RECENT_SENT: &str = "SELECT provider_message_id FROM outbox WHERE channel = $1 AND contact_key = $2 \
      AND status IN ('sent', 'delivered', 'read') AND updated_at >= $3 ORDER BY id DESC";
 /// Telegram lets a bot delete its messages in a private chat for 48 hours.
@@ -157,7 +158,8 @@ pub struct StepWrite<'a> {
 }
 
 const INSERT_CONVERSATION: &str = "INSERT INTO conversations \
-     (id, channel, contact_key, state, version, created_at, updated_at) VALUES ($1, $2, $3, $4, 1, $5, $5) \
+     (id, channel, contact_key, state, version, created_at, updated_at, contact_sealed) \
+     VALUES ($1, $2, $3, $4, 1, $5, $5, $6) \
      ON CONFLICT (channel, contact_key) DO NOTHING";
 const UPDATE_CONVERSATION: &str = "UPDATE conversations SET state = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4";
 const UPSERT_TIMER: &str = "INSERT INTO flow_timers (conversation_id, seq, due_at) VALUES ($1, $2, $3) \
@@ -190,7 +192,7 @@ impl Store {
         let row = on_pool!(self, pool => {
             sqlx::query("SELECT id, state, version FROM conversations WHERE channel = $1 AND contact_key = $2")
                 .bind(channel)
-                .bind(contact_key)
+                .bind(self.key(contact_key))
                 .fetch_optional(pool)
                 .await?
                 .map(|r| -> Result<(String, String, i64), sqlx::Error> {
@@ -210,6 +212,19 @@ impl Store {
             state,
             version,
         }))
+    }
+
+    /// The stored version of a conversation (0 when there is none), even when its state no
+    /// longer reads.
+    pub async fn conversation_version(&self, channel: &str, contact: &str) -> Result<i64, StoreError> {
+        let version: Option<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT version FROM conversations WHERE channel = $1 AND contact_key = $2")
+                .bind(channel)
+                .bind(self.key(contact))
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(version.unwrap_or(0))
     }
 
     /// Writes a step atomically: the new state (checked against the version it was read at),
@@ -240,7 +255,10 @@ impl Store {
             matches!(e, Effect::Escalate { .. } | Effect::OpenCase { priority: Priority::Urgent, .. })
         });
         let reply_lane = if urgent { lane::URGENT } else { lane::REPLY };
-        let (channel, contact) = (&conversation.channel, &conversation.contact_key);
+        let channel = &conversation.channel;
+        // Lookups use the address's keyed hash; the address itself is stored sealed.
+        let contact = &self.key(&conversation.contact_key);
+        let sealed_contact = &self.seal(&conversation.contact_key);
         let mut id = conversation.id.clone();
         let mut version = conversation.version + 1;
         let mut opened_cases = Vec::new();
@@ -248,7 +266,7 @@ impl Store {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let written = if conversation.version == 0 {
-                exec!(tx, INSERT_CONVERSATION, &id, channel, contact, &json, now_ms)
+                exec!(tx, INSERT_CONVERSATION, &id, channel, contact, &json, now_ms, sealed_contact)
             } else {
                 exec!(tx, UPDATE_CONVERSATION, &json, now_ms, &id, conversation.version)
             };
@@ -353,11 +371,11 @@ impl Store {
                         // What remains of the conversation starts over under an unrelated id.
                         id = uuid::Uuid::new_v4().to_string();
                         version = 1;
-                        exec!(tx, INSERT_CONVERSATION, &id, channel, contact, &json, now_ms);
+                        exec!(tx, INSERT_CONVERSATION, &id, channel, contact, &json, now_ms, sealed_contact);
                     }
                     Effect::Send(reply) if write.outbox => {
                         let payload = self.seal(&outgoing_json(&OutgoingPayload::Reply(reply.clone())));
-                        exec!(tx, INSERT_OUTBOX, channel, contact, &id, reply_lane, &payload, now_ms);
+                        exec!(tx, INSERT_OUTBOX, channel, contact, &id, reply_lane, &payload, now_ms, sealed_contact);
                     }
                     Effect::ClearChat if write.outbox => {
                         let since = now_ms - CLEARABLE_MS;
@@ -373,7 +391,7 @@ impl Store {
                             .flat_map(|ids| ids.split(',').map(str::to_string).collect::<Vec<_>>())
                             .collect();
                         let payload = self.seal(&outgoing_json(&OutgoingPayload::ClearChat { message_ids }));
-                        exec!(tx, INSERT_OUTBOX, channel, contact, &id, lane::URGENT, &payload, now_ms);
+                        exec!(tx, INSERT_OUTBOX, channel, contact, &id, lane::URGENT, &payload, now_ms, sealed_contact);
                     }
                     Effect::Send(_) | Effect::ClearChat | Effect::Ended => {}
                 }
@@ -391,15 +409,17 @@ impl Store {
         limit: i64,
         only: Option<(&str, &str)>,
     ) -> Result<Vec<DueTimer>, StoreError> {
-        const ALL: &str = "SELECT t.conversation_id, c.channel, c.contact_key, t.seq FROM flow_timers t \
+        const ALL: &str = "SELECT t.conversation_id, c.channel, c.contact_sealed, t.seq FROM flow_timers t \
              JOIN conversations c ON c.id = t.conversation_id \
              WHERE t.due_at <= $1 ORDER BY t.due_at LIMIT $2";
-        const ONE: &str = "SELECT t.conversation_id, c.channel, c.contact_key, t.seq FROM flow_timers t \
+        const ONE: &str = "SELECT t.conversation_id, c.channel, c.contact_sealed, t.seq FROM flow_timers t \
              JOIN conversations c ON c.id = t.conversation_id \
              WHERE t.due_at <= $1 AND c.channel = $3 AND c.contact_key = $4 ORDER BY t.due_at LIMIT $2";
         let rows = on_pool!(self, pool => {
             let query = match only {
-                Some((channel, contact)) => sqlx::query(ONE).bind(now_ms).bind(limit).bind(channel).bind(contact),
+                Some((channel, contact)) => {
+                    sqlx::query(ONE).bind(now_ms).bind(limit).bind(channel).bind(self.key(contact))
+                }
                 None => sqlx::query(ALL).bind(now_ms).bind(limit),
             };
             query
@@ -410,13 +430,18 @@ impl Store {
                     Ok(DueTimer {
                         conversation_id: r.try_get("conversation_id")?,
                         channel: r.try_get("channel")?,
-                        contact_key: r.try_get("contact_key")?,
+                        contact_key: r.try_get::<Option<String>, _>("contact_sealed")?.unwrap_or_default(),
                         seq: r.try_get("seq")?,
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?
         });
-        Ok(rows)
+        rows.into_iter()
+            .map(|mut t: DueTimer| {
+                t.contact_key = self.unseal(&t.contact_key)?;
+                Ok(t)
+            })
+            .collect()
     }
 
     /// Removes a fired timer unless a newer one replaced it.

@@ -255,18 +255,21 @@ impl Store {
     pub async fn case_survivor(&self, case_id: &str) -> Result<Option<(String, String, String)>, StoreError> {
         let row: Option<(String, String, String)> = on_pool!(self, pool => {
             sqlx::query(
-                "SELECT c.channel, c.contact_key, c.state FROM cases k JOIN conversations c ON c.id = k.conversation_id \
+                "SELECT c.channel, c.contact_sealed, c.state FROM cases k JOIN conversations c ON c.id = k.conversation_id \
                  WHERE k.id = $1",
             )
             .bind(case_id)
             .fetch_optional(pool)
             .await?
             .map(|r| -> Result<(String, String, String), sqlx::Error> {
-                Ok((r.try_get("channel")?, r.try_get("contact_key")?, r.try_get("state")?))
+                let contact: Option<String> = r.try_get("contact_sealed")?;
+                Ok((r.try_get("channel")?, contact.unwrap_or_default(), r.try_get("state")?))
             })
             .transpose()?
         });
-        Ok(row.map(|(channel, contact, state)| {
+        let Some((channel, contact, state)) = row else { return Ok(None) };
+        let contact = self.unseal(&contact)?;
+        Ok(Some((channel, contact, state)).map(|(channel, contact, state)| {
             let state = self.unseal(&state).unwrap_or_default();
             let lang = serde_json::from_str::<crate::flow::State>(&state)
                 .map(|s| s.lang)

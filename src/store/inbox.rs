@@ -33,15 +33,16 @@ impl Store {
         let stored = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO inbound (channel, provider_id, contact_key, lang_hint, payload, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id",
+                "INSERT INTO inbound (channel, provider_id, contact_key, lang_hint, payload, received_at, contact_sealed) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id",
             )
             .bind(&inbound.channel)
             .bind(&inbound.provider_id)
-            .bind(&inbound.contact)
+            .bind(self.key(&inbound.contact))
             .bind(&inbound.lang_hint)
             .bind(self.seal(&payload))
             .bind(now_ms)
+            .bind(self.seal(&inbound.contact))
             .fetch_optional(&mut *tx)
             .await?;
             if id.is_some() {
@@ -50,7 +51,7 @@ impl Store {
                      ON CONFLICT (channel, contact_key) DO UPDATE SET last_inbound_at = excluded.last_inbound_at",
                 )
                 .bind(&inbound.channel)
-                .bind(&inbound.contact)
+                .bind(self.key(&inbound.contact))
                 .bind(now_ms)
                 .execute(&mut *tx)
                 .await?;
@@ -63,10 +64,10 @@ impl Store {
 
     /// Unprocessed inbound messages, oldest first.
     pub async fn pending_inbound(&self, limit: i64) -> Result<Vec<PendingInbound>, StoreError> {
-        type Row5 = (i64, String, Option<String>, String, Option<String>, String);
+        type Row5 = (i64, String, Option<String>, Option<String>, Option<String>, String);
         let rows: Vec<Row5> = on_pool!(self, pool => {
             sqlx::query(
-                "SELECT id, channel, provider_id, contact_key, lang_hint, payload FROM inbound \
+                "SELECT id, channel, provider_id, contact_sealed, lang_hint, payload FROM inbound \
                  WHERE processed_at IS NULL ORDER BY id LIMIT $1",
             )
             .bind(limit)
@@ -78,7 +79,7 @@ impl Store {
                     r.try_get("id")?,
                     r.try_get("channel")?,
                     r.try_get("provider_id")?,
-                    r.try_get("contact_key")?,
+                    r.try_get("contact_sealed")?,
                     r.try_get("lang_hint")?,
                     r.try_get("payload")?,
                 ))
@@ -88,6 +89,7 @@ impl Store {
         rows.into_iter()
             .map(|(id, channel, provider_id, contact, lang_hint, payload)| {
                 let payload = self.unseal(&payload)?;
+                let contact = self.unseal(&contact.unwrap_or_default())?;
                 let event: InboundEvent = serde_json::from_str(&payload).map_err(|e| {
                     StoreError::CorruptState { id: format!("inbound {id}"), message: e.to_string() }
                 })?;
@@ -121,7 +123,7 @@ impl Store {
                 "SELECT COUNT(*) FROM inbound WHERE channel = $1 AND contact_key = $2 AND received_at >= $3 AND id <= $4",
             )
             .bind(channel)
-            .bind(contact)
+            .bind(self.key(contact))
             .bind(since_ms)
             .bind(id)
             .fetch_one(pool)
@@ -153,7 +155,7 @@ impl Store {
                 "SELECT last_inbound_at, opted_out_at FROM channel_contacts WHERE channel = $1 AND contact_key = $2",
             )
             .bind(channel)
-            .bind(contact)
+            .bind(self.key(contact))
             .fetch_optional(pool)
             .await?
             .map(|r| -> Result<_, sqlx::Error> { Ok((r.try_get("last_inbound_at")?, r.try_get("opted_out_at")?)) })
@@ -175,7 +177,7 @@ impl Store {
                  ON CONFLICT (channel, contact_key) DO UPDATE SET opted_out_at = excluded.opted_out_at",
             )
             .bind(channel)
-            .bind(contact)
+            .bind(self.key(contact))
             .bind(at)
             .execute(pool)
             .await?;

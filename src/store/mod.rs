@@ -195,6 +195,11 @@ impl Store {
         self.vault.seal(plain)
     }
 
+    /// The keyed hash that stands for an address in lookups.
+    pub(crate) fn key(&self, contact: &str) -> String {
+        self.vault.index(contact)
+    }
+
     /// Opens a stored value.
     pub(crate) fn unseal(&self, stored: &str) -> Result<String, StoreError> {
         Ok(self.vault.open(stored)?)

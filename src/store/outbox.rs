@@ -24,13 +24,15 @@ macro_rules! queue_urgent {
             let json = $store.seal(&serde_json::to_string(payload).unwrap_or_default());
             sqlx::query(
                 "INSERT INTO outbox (channel, contact_key, conversation_id, lane, payload, status, attempts, \
-                 next_attempt_at, created_at, updated_at) VALUES ($1, $2, NULL, $3, $4, 'queued', 0, $5, $5, $5)",
+                 next_attempt_at, created_at, updated_at, contact_sealed) \
+                 VALUES ($1, $2, NULL, $3, $4, 'queued', 0, $5, $5, $5, $6)",
             )
             .bind(channel)
-            .bind(contact)
+            .bind($store.key(contact))
             .bind($crate::store::outbox::lane::URGENT)
             .bind(&json)
             .bind($now)
+            .bind($store.seal(contact))
             .execute(&mut *$tx)
             .await?;
         }
@@ -59,7 +61,7 @@ pub struct OutboxRow {
     pub payload: OutgoingPayload,
 }
 
-const COLUMNS: &str = "id, channel, contact_key, status, attempts, provider_message_id, error, payload";
+const COLUMNS: &str = "id, channel, contact_sealed, status, attempts, provider_message_id, error, payload";
 
 fn row<R: Row>(r: R) -> Result<(OutboxRow, String), sqlx::Error>
 where
@@ -75,7 +77,7 @@ where
         OutboxRow {
             id: r.try_get("id")?,
             channel: r.try_get("channel")?,
-            contact: r.try_get("contact_key")?,
+            contact: r.try_get::<Option<String>, _>("contact_sealed")?.unwrap_or_default(),
             status: r.try_get("status")?,
             attempts: r.try_get("attempts")?,
             provider_message_id: r.try_get("provider_message_id")?,
@@ -283,7 +285,7 @@ impl Store {
                 "SELECT conversation_id FROM outbox WHERE channel = $1 AND contact_key = $2 ORDER BY id DESC LIMIT 1",
             )
             .bind(channel)
-            .bind(contact)
+            .bind(self.key(contact))
             .fetch_optional(pool)
             .await?
         });
@@ -295,7 +297,7 @@ impl Store {
         let rows = on_pool!(self, pool => {
             sqlx::query(&format!("SELECT {COLUMNS} FROM outbox WHERE channel = $1 AND contact_key = $2 ORDER BY id"))
                 .bind(channel)
-                .bind(contact)
+                .bind(self.key(contact))
                 .fetch_all(pool)
                 .await?
                 .into_iter()
@@ -309,6 +311,7 @@ impl Store {
     /// by an incompatible version) becomes an empty chat-clearing, which sends nothing.
     fn opened(&self, (mut row, raw): (OutboxRow, String)) -> Result<OutboxRow, StoreError> {
         let json = self.unseal(&raw)?;
+        row.contact = self.unseal(&row.contact)?;
         row.payload =
             serde_json::from_str(&json).unwrap_or(OutgoingPayload::ClearChat { message_ids: Vec::new() });
         Ok(row)

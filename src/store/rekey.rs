@@ -14,6 +14,9 @@ const SEALED: &[(&str, &str, bool, &str, &str)] = &[
     ("cases", "id", false, "fields", ""),
     ("case_events", "id", true, "detail", "AND kind = 'note'"),
     ("survey_responses", "id", false, "comment", ""),
+    ("conversations", "id", false, "contact_sealed", ""),
+    ("inbound", "id", true, "contact_sealed", ""),
+    ("outbox", "id", true, "contact_sealed", ""),
 ];
 
 impl Store {
