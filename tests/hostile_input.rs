@@ -1,0 +1,205 @@
+//! Hostile input, as properties: whatever arrives, correctly signed, at a webhook is answered
+//! without a server error and the service keeps working; the SMS segmenter, the flow loader and
+//! the region matcher never panic on any text. These are the fast, always-run versions of the
+//! fuzzing properties (bounded case counts).
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::{Value, json};
+
+use common::e2e::*;
+
+/// JSON values of every shape, nested, with hostile strings.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+        ".{0,40}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 40, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop::sample::select(vec![
+                    "update_id",
+                    "message",
+                    "callback_query",
+                    "chat",
+                    "id",
+                    "text",
+                    "data",
+                    "from",
+                    "location",
+                    "entry",
+                    "changes",
+                    "value",
+                    "messages",
+                    "statuses",
+                    "type",
+                    "interactive",
+                    "button_reply",
+                    "list_reply",
+                    "metadata",
+                    "phone_number_id",
+                    "timestamp",
+                    "object",
+                    "field",
+                    "contacts",
+                    "wa_id",
+                    "latitude",
+                    "longitude",
+                ])
+                .prop_map(str::to_string),
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Bodies: arbitrary bytes, or JSON shaped like a provider's (with random parts).
+fn body() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..300),
+        json_value().prop_map(|v| v.to_string().into_bytes()),
+        json_value().prop_map(|v| {
+            json!({ "object": "whatsapp_business_account", "entry": [{ "changes": [{ "field": "messages",
+                "value": { "metadata": { "phone_number_id": WA_PHONE_ID }, "messages": [v] } }] }] })
+            .to_string()
+            .into_bytes()
+        }),
+        json_value().prop_map(|v| json!({ "update_id": 7, "message": v }).to_string().into_bytes()),
+    ]
+}
+
+fn hmac_hex(secret: &str, body: &[u8]) -> String {
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn twilio_signature(params: &[(String, String)]) -> String {
+    let mut sorted = params.to_vec();
+    sorted.sort();
+    let mut data = format!("{PUBLIC}/webhook/sms/twilio");
+    for (k, v) in sorted {
+        data.push_str(&k);
+        data.push_str(&v);
+    }
+    let mut mac = <Hmac<sha1::Sha1> as Mac>::new_from_slice(TWILIO_TOKEN.as_bytes()).unwrap();
+    mac.update(data.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_garbage_at_every_webhook_never_makes_a_server_error() {
+    let w = world((10, 0)).await;
+    let mut runner = TestRunner::new(Config { cases: 48, failure_persistence: None, ..Config::default() });
+    let mut bodies = Vec::new();
+    for _ in 0..48 {
+        bodies.push(body().new_tree(&mut runner).unwrap().current());
+    }
+    let forms: Vec<Vec<(String, String)>> = (0..24)
+        .map(|_| {
+            prop::collection::vec(
+                (
+                    prop::sample::select(vec![
+                        "From",
+                        "Body",
+                        "MessageSid",
+                        "To",
+                        "Latitude",
+                        "NumMedia",
+                        "X",
+                    ]),
+                    ".{0,30}",
+                ),
+                0..6,
+            )
+            .new_tree(&mut runner)
+            .unwrap()
+            .current()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
+        })
+        .collect();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    for body in &bodies {
+        let wa = http
+            .post(format!("{}/webhook/whatsapp", w.base))
+            .header("content-type", "application/json")
+            .header("X-Hub-Signature-256", format!("sha256={}", hmac_hex(WA_SECRET, body)))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            !wa.status().is_server_error(),
+            "whatsapp answered {} to {:?}",
+            wa.status(),
+            String::from_utf8_lossy(body)
+        );
+        let tg = http
+            .post(format!("{}/webhook/telegram", w.base))
+            .header("content-type", "application/json")
+            .header("X-Telegram-Bot-Api-Secret-Token", TG_SECRET)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            !tg.status().is_server_error(),
+            "telegram answered {} to {:?}",
+            tg.status(),
+            String::from_utf8_lossy(body)
+        );
+    }
+    for form in &forms {
+        let sms = http
+            .post(format!("{}/webhook/sms/twilio", w.base))
+            .header("X-Twilio-Signature", twilio_signature(form))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        assert!(!sms.status().is_server_error(), "twilio answered {} to {form:?}", sms.status());
+    }
+    // Still serving: a real emergency goes through after all that.
+    w.whatsapp_emergency().await;
+    w.until("the counselor's notice", |w| !w.telegram_to(PALU_K1).is_empty()).await;
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_sms_splitter_keeps_every_word_within_its_segments(text in "\\PC{0,600}", max in 1usize..4) {
+        let parts = teduh::channel::sms::split(&text, max);
+        let joined: String = parts.concat();
+        let squeeze = |s: &str| s.split_whitespace().collect::<String>();
+        prop_assert_eq!(squeeze(&joined), squeeze(&text));
+        prop_assert!(parts.iter().all(|p| teduh::channel::sms::segments(p) <= max || p.chars().count() <= 1));
+    }
+
+    #[test]
+    fn the_flow_loader_reports_instead_of_panicking(text in "\\PC{0,400}") {
+        let _ = teduh::flow::load::parse(std::path::Path::new("fuzz.yaml"), &text);
+    }
+
+    #[test]
+    fn the_region_matcher_answers_any_text(text in "\\PC{0,80}") {
+        let regions = teduh::directory::Regions::embedded().unwrap();
+        let _ = regions.find(&text);
+    }
+}
