@@ -28,7 +28,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server (the default).
-    Serve,
+    Serve {
+        /// Development only: accept webhooks without checking their signatures or secrets
+        /// (every such request is logged as a warning). Never use it where real people write.
+        #[arg(long)]
+        insecure_dev: bool,
+    },
     /// Talk to the helpline in this terminal, or pipe lines in.
     Chat {
         /// Language of a new conversation (id, en).
@@ -219,9 +224,10 @@ async fn main() -> ExitCode {
 async fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     let config = Config::from_env(cli.config.as_deref())?;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
+    match cli.command.unwrap_or(Command::Serve { insecure_dev: false }) {
+        Command::Serve { insecure_dev } => {
             init_logging(&config, false);
+            let config = if insecure_dev { insecure(config) } else { config };
             serve(&config).await?;
         }
         Command::Chat { lang, flow, user } => {
@@ -433,6 +439,20 @@ fn check_flows(
             ExitCode::FAILURE
         }
     }
+}
+
+/// The configuration with every channel's webhook authentication switched off, loudly.
+fn insecure(mut config: Config) -> Config {
+    tracing::warn!("--insecure-dev: webhooks are NOT authenticated; never run this where real people write");
+    config.telegram = config
+        .telegram
+        .map(|t| Arc::new(teduh::channel::telegram::TelegramConfig { insecure_dev: true, ..(*t).clone() }));
+    config.whatsapp = config
+        .whatsapp
+        .map(|w| Arc::new(teduh::channel::whatsapp::WhatsAppConfig { insecure_dev: true, ..(*w).clone() }));
+    config.sms =
+        config.sms.map(|s| Arc::new(teduh::channel::sms::SmsConfig { insecure_dev: true, ..(*s).clone() }));
+    config
 }
 
 async fn serve(config: &Config) -> anyhow::Result<()> {

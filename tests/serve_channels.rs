@@ -33,9 +33,15 @@ fn signature(body: &[u8]) -> String {
 }
 
 fn start(envs: &[(&str, String)]) -> (Server, String) {
+    let (server, base, _) = start_with(&["serve"], envs);
+    (server, base)
+}
+
+/// Starts the binary with `args`; returns it, its base URL, and every line it logs.
+fn start_with(args: &[&str], envs: &[(&str, String)]) -> (Server, String, Arc<Mutex<Vec<String>>>) {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_teduh"));
-    cmd.arg("serve")
+    cmd.args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("TEDUH_BIND", "127.0.0.1:0")
         .env("TEDUH_DATA_DIR", dir.path())
@@ -51,9 +57,12 @@ fn start(envs: &[(&str, String)]) -> (Server, String) {
     let stderr = child.stderr.take().unwrap();
     let server = Server(child);
     let (tx, rx) = std::sync::mpsc::channel();
+    let logged: Arc<Mutex<Vec<String>>> = Arc::default();
+    let keep = logged.clone();
     std::thread::spawn(move || {
         // Keep draining after the address is known, so the server never writes into a closed pipe.
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            keep.lock().unwrap().push(line.clone());
             let _ = tx.send(line);
         }
     });
@@ -69,7 +78,7 @@ fn start(envs: &[(&str, String)]) -> (Server, String) {
         }
     };
     std::mem::forget(dir);
-    (server, format!("http://{addr}"))
+    (server, format!("http://{addr}"), logged)
 }
 
 #[tokio::test]
@@ -187,4 +196,37 @@ async fn the_server_survives_a_closed_log_pipe() {
     let health = reqwest::get(format!("http://{addr}/healthz")).await.expect("server still up");
     assert_eq!(health.status(), 200);
     drop(server);
+}
+
+#[tokio::test]
+async fn insecure_dev_accepts_unsigned_webhooks_and_warns_on_each() {
+    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let sink = received.clone();
+    let gateway = common::serve(Router::new().route(
+        "/send",
+        post(move |Json(body): Json<serde_json::Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    ))
+    .await;
+    let envs = [("SMS_GATEWAY_URL", format!("{gateway}/send")), ("SMS_GATEWAY_SECRET", SECRET.to_string())];
+    let (_server, base, logged) = start_with(&["serve", "--insecure-dev"], &envs);
+    let unsigned = reqwest::Client::new()
+        .post(format!("{base}/webhook/sms/gateway"))
+        .header("content-type", "application/json")
+        .body(r#"{"id":"dev-1","from":"+6281200000010","text":"halo"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 200, "unsigned requests pass in --insecure-dev");
+    common::eventually(20, || async { (!received.lock().unwrap().is_empty()).then_some(()) })
+        .await
+        .expect("and are answered");
+    let log = logged.lock().unwrap().join("\n");
+    assert!(log.contains("webhooks are NOT authenticated"), "a warning at start:\n{log}");
+    assert!(log.contains("accepted WITHOUT checking X-Teduh-Signature"), "and on the request:\n{log}");
 }

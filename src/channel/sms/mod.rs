@@ -111,6 +111,8 @@ pub struct SmsConfig {
     pub provider: SmsProvider,
     /// Messages per second over all numbers.
     pub rate: f64,
+    /// Development only (`teduh serve --insecure-dev`): accept unsigned webhooks.
+    pub insecure_dev: bool,
 }
 
 impl fmt::Debug for SmsConfig {
@@ -255,7 +257,7 @@ impl SmsConfig {
                 }
             },
         };
-        Ok(Some(Self { provider, rate }))
+        Ok(Some(Self { provider, rate, insecure_dev: false }))
     }
 
     /// Reads the SMS settings from the process environment.

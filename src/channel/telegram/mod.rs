@@ -81,6 +81,8 @@ pub struct TelegramConfig {
     pub poll_timeout: Duration,
     /// How long any other Bot API call may take before it counts as failed.
     pub request_timeout: Duration,
+    /// Development only (`teduh serve --insecure-dev`): accept webhooks without the secret.
+    pub insecure_dev: bool,
 }
 
 impl fmt::Debug for TelegramConfig {
@@ -104,6 +106,7 @@ impl TelegramConfig {
             webhook: None,
             poll_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(15),
+            insecure_dev: false,
         }
     }
 

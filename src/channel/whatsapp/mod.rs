@@ -59,6 +59,8 @@ pub struct WhatsAppConfig {
     pub template: Option<String>,
     /// Language code of that template.
     pub template_lang: String,
+    /// Development only (`teduh serve --insecure-dev`): accept unsigned webhooks.
+    pub insecure_dev: bool,
 }
 
 impl std::fmt::Debug for WhatsAppConfig {
@@ -165,6 +167,7 @@ impl WhatsAppConfig {
             rate,
             template,
             template_lang,
+            insecure_dev: false,
         }))
     }
 
