@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use teduh::case::time::parse_date;
-use teduh::channel::{Inbound, InboundEvent, OutgoingPayload};
+use teduh::channel::{Inbound, InboundEvent};
 use teduh::clock::ManualClock;
 use teduh::directory::{Directory, Regions, provider};
 use teduh::escalation::policy::Policies;
@@ -91,16 +91,7 @@ impl World {
     }
 
     async fn texts_to(&self, channel: &str, contact: &str) -> Vec<String> {
-        self.store
-            .outbox_for(channel, contact)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter_map(|r| match r.payload {
-                OutgoingPayload::Reply(reply) => Some(reply.text),
-                OutgoingPayload::ClearChat { .. } => None,
-            })
-            .collect()
+        common::queued_texts(&self.store, channel, contact).await
     }
 
     /// A second escalator over the same database and clock: a restarted process, or another

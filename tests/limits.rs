@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use teduh::channel::{Inbound, InboundEvent, OutgoingPayload};
+use teduh::channel::{Inbound, InboundEvent};
 use teduh::clock::ManualClock;
 use teduh::limits::MAX_TEXT_CHARS;
 use teduh::runtime::Runtime;
@@ -34,16 +34,7 @@ fn text(id: &str, text: &str) -> Inbound {
 }
 
 async fn replies(store: &Store) -> Vec<String> {
-    store
-        .outbox_for("whatsapp", SENDER)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|r| match r.payload {
-            OutgoingPayload::Reply(reply) => Some(reply.text),
-            OutgoingPayload::ClearChat { .. } => None,
-        })
-        .collect()
+    common::queued_texts(store, "whatsapp", SENDER).await
 }
 
 #[tokio::test]

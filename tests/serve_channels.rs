@@ -81,8 +81,8 @@ fn start_with(args: &[&str], envs: &[(&str, String)]) -> (Server, String, Arc<Mu
     (server, format!("http://{addr}"), logged)
 }
 
-#[tokio::test]
-async fn an_sms_through_the_gateway_is_answered_by_the_running_server() {
+/// A fake SMS gateway recording what it is asked to send; its base URL and the bodies.
+async fn fake_gateway() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
     let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
     let sink = received.clone();
     let gateway = common::serve(Router::new().route(
@@ -96,6 +96,12 @@ async fn an_sms_through_the_gateway_is_answered_by_the_running_server() {
         }),
     ))
     .await;
+    (gateway, received)
+}
+
+#[tokio::test]
+async fn an_sms_through_the_gateway_is_answered_by_the_running_server() {
+    let (gateway, received) = fake_gateway().await;
     let (_server, base) =
         start(&[("SMS_GATEWAY_URL", format!("{gateway}/send")), ("SMS_GATEWAY_SECRET", SECRET.to_string())]);
     let client = reqwest::Client::new();
@@ -200,19 +206,7 @@ async fn the_server_survives_a_closed_log_pipe() {
 
 #[tokio::test]
 async fn insecure_dev_accepts_unsigned_webhooks_and_warns_on_each() {
-    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let sink = received.clone();
-    let gateway = common::serve(Router::new().route(
-        "/send",
-        post(move |Json(body): Json<serde_json::Value>| {
-            let sink = sink.clone();
-            async move {
-                sink.lock().unwrap().push(body);
-                "ok"
-            }
-        }),
-    ))
-    .await;
+    let (gateway, received) = fake_gateway().await;
     let envs = [("SMS_GATEWAY_URL", format!("{gateway}/send")), ("SMS_GATEWAY_SECRET", SECRET.to_string())];
     let (_server, base, logged) = start_with(&["serve", "--insecure-dev"], &envs);
     let unsigned = reqwest::Client::new()

@@ -202,6 +202,20 @@ impl Pipeline {
     }
 }
 
+/// The texts queued for one address, oldest first (chat clearings left out).
+pub async fn queued_texts(store: &teduh::store::Store, channel: &str, contact: &str) -> Vec<String> {
+    store
+        .outbox_for(channel, contact)
+        .await
+        .expect("outbox readable")
+        .into_iter()
+        .filter_map(|r| match r.payload {
+            teduh::channel::OutgoingPayload::Reply(reply) => Some(reply.text),
+            teduh::channel::OutgoingPayload::ClearChat { .. } => None,
+        })
+        .collect()
+}
+
 /// Serves `router` on an ephemeral 127.0.0.1 port; returns its base URL.
 pub async fn serve(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
