@@ -3,3 +3,5 @@
 ALTER TABLE conversations ADD COLUMN contact_sealed TEXT;
 ALTER TABLE inbound ADD COLUMN contact_sealed TEXT;
 ALTER TABLE outbox ADD COLUMN contact_sealed TEXT;
+-- The outbox is read by address (a chat's order, who spoke last, forgetting her).
+CREATE INDEX outbox_contact ON outbox (channel, contact_key, id);

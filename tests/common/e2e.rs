@@ -206,10 +206,26 @@ pub async fn world(local: (i64, i64)) -> World {
     w
 }
 
-fn hmac_sha256_hex(secret: &str, body: &[u8]) -> String {
+/// Hex HMAC-SHA256 of `body`, as WhatsApp and the SMS gateway sign.
+pub fn hmac_sha256_hex(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
     mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Twilio's signature of a form posted to the inbound SMS webhook: HMAC-SHA1 over the public
+/// URL and the sorted parameters, base64.
+pub fn twilio_signature<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)]) -> String {
+    let mut sorted: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+    sorted.sort();
+    let mut data = format!("{PUBLIC}/webhook/sms/twilio");
+    for (k, v) in sorted {
+        data.push_str(k);
+        data.push_str(v);
+    }
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(TWILIO_TOKEN.as_bytes()).unwrap();
+    mac.update(data.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
 impl World {
@@ -316,16 +332,7 @@ impl World {
             ("MessageSid", sid),
             ("To", "+14155550100"),
         ];
-        let mut data = format!("{PUBLIC}/webhook/sms/twilio");
-        let mut sorted = params.to_vec();
-        sorted.sort();
-        for (k, v) in sorted {
-            data.push_str(k);
-            data.push_str(v);
-        }
-        let mut mac = Hmac::<sha1::Sha1>::new_from_slice(TWILIO_TOKEN.as_bytes()).unwrap();
-        mac.update(data.as_bytes());
-        let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let signature = twilio_signature(&params);
         let response = self
             .http
             .post(format!("{}/webhook/sms/twilio", self.base))
