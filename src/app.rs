@@ -37,6 +37,9 @@ pub enum StartError {
     /// Built-in reference data is broken.
     #[error("built-in data: {0}")]
     Data(String),
+    /// The coordinator (Redis) cannot be set up.
+    #[error("coordination: {0}")]
+    Coordination(String),
 }
 
 /// Loads translations and flows, reporting every problem at once.
@@ -90,6 +93,16 @@ pub fn keyring(config: &Config) -> Result<Keyring, StartError> {
 pub async fn open_store(config: &Config) -> Result<Store, StartError> {
     let vault = keyring(config)?;
     Ok(Store::open_with(&config.effective_database_url(), vault).await?)
+}
+
+/// The runtime coordinating with other instances as `config` says (Redis with `REDIS_URL`).
+pub async fn coordinated(config: &Config, runtime: Runtime) -> Result<Runtime, StartError> {
+    let wakers = runtime.wakers().clone();
+    let coord = crate::coord::connect(config.redis_url.as_deref(), &config.redis_prefix, wakers.clone())
+        .await
+        .map_err(|e| StartError::Coordination(e.to_string()))?;
+    tracing::info!(coordination = coord.kind(), "coordination ready");
+    Ok(runtime.with_coordination(coord, wakers))
 }
 
 /// Everything a command needs: content, store and runtime.

@@ -74,6 +74,10 @@ pub struct Config {
     pub case_text_days: u32,
     /// Encryption key file; `None` means `data_dir/teduh.key` (created in embedded mode).
     pub key_file: Option<PathBuf>,
+    /// Redis for coordinating several instances (`redis://...`); unset: in-process.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel, so deployments can share a Redis.
+    pub redis_prefix: String,
     /// Telegram, when `TELEGRAM_BOT_TOKEN` is set.
     pub telegram: Option<std::sync::Arc<crate::channel::telegram::TelegramConfig>>,
     /// SMS (Twilio or a generic gateway), when configured.
@@ -97,6 +101,8 @@ impl Default for Config {
             retention_days: 90,
             case_text_days: 365,
             key_file: None,
+            redis_url: None,
+            redis_prefix: "teduh".to_string(),
             telegram: None,
             sms: None,
             whatsapp: None,
@@ -119,6 +125,8 @@ struct FileConfig {
     retention_days: Option<u32>,
     case_text_days: Option<u32>,
     key_file: Option<String>,
+    redis_url: Option<String>,
+    redis_prefix: Option<String>,
 }
 
 /// Keys with their environment variables, in the order they are documented.
@@ -135,6 +143,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("retention_days", "TEDUH_RETENTION_DAYS"),
     ("case_text_days", "TEDUH_CASE_TEXT_DAYS"),
     ("key_file", "TEDUH_KEY_FILE"),
+    ("redis_url", "REDIS_URL"),
+    ("redis_prefix", "TEDUH_REDIS_PREFIX"),
 ];
 
 fn env_name(key: &str) -> &'static str {
@@ -224,6 +234,26 @@ impl Config {
         }
         if let Some((v, _)) = pick("key_file", from_file.key_file) {
             config.key_file = Some(PathBuf::from(v));
+        }
+        if let Some((v, origin)) = pick("redis_url", from_file.redis_url) {
+            if !(v.starts_with("redis://") || v.starts_with("rediss://") || v.starts_with("unix://")) {
+                return Err(invalid(
+                    "redis_url",
+                    origin,
+                    format!("`{v}` is not a redis:// or rediss:// URL"),
+                ));
+            }
+            config.redis_url = Some(v);
+        }
+        if let Some((v, origin)) = pick("redis_prefix", from_file.redis_prefix) {
+            if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+                return Err(invalid(
+                    "redis_prefix",
+                    origin,
+                    format!("`{v}` must be letters, digits, `-`, `_` or `.`"),
+                ));
+            }
+            config.redis_prefix = v;
         }
         for (key, file_value, target) in [
             ("retention_days", from_file.retention_days, &mut config.retention_days),

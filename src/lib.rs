@@ -1,10 +1,14 @@
 //! Teduh: a helpline gateway for women's protection services in Indonesia.
 
+pub mod access;
+pub mod api;
 pub mod app;
+pub mod bench;
 pub mod case;
 pub mod channel;
 pub mod clock;
 pub mod config;
+pub mod coord;
 pub mod directory;
 pub mod dispatch;
 pub mod escalation;
@@ -12,6 +16,7 @@ pub mod flow;
 pub mod http;
 pub mod i18n;
 pub mod limits;
+pub mod metrics;
 pub mod retention;
 pub mod runtime;
 pub mod server;

@@ -1,7 +1,5 @@
-//! Limits that keep one request, one message or one sender from overwhelming the service, and
-//! counters of what they did (exported as metrics).
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! Limits that keep one request, one message or one sender from overwhelming the service (what
+//! they did is counted in [`crate::metrics`]).
 
 /// Largest webhook body accepted; providers' real payloads are a few kilobytes.
 pub const MAX_WEBHOOK_BODY: usize = 256 * 1024;
@@ -47,35 +45,6 @@ pub fn flood(count: i64, limit: u32) -> Flood {
         Flood::Notice
     } else {
         Flood::Silence
-    }
-}
-
-/// What the limits did since start-up.
-#[derive(Debug, Default)]
-pub struct Counters {
-    flood_limited: AtomicU64,
-    texts_truncated: AtomicU64,
-}
-
-impl Counters {
-    /// A message was not stepped because its sender was over the flood limit.
-    pub fn count_flood_limited(&self) {
-        self.flood_limited.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// An inbound text was cut to [`MAX_TEXT_CHARS`].
-    pub fn count_truncated(&self) {
-        self.texts_truncated.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Messages held back by the flood limit.
-    pub fn flood_limited(&self) -> u64 {
-        self.flood_limited.load(Ordering::Relaxed)
-    }
-
-    /// Inbound texts cut to the length limit.
-    pub fn texts_truncated(&self) -> u64 {
-        self.texts_truncated.load(Ordering::Relaxed)
     }
 }
 

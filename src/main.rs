@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 
 use teduh::app;
 use teduh::channel::console::{self, ConsoleOptions};
-use teduh::clock::SystemClock;
+use teduh::clock::{Clock, SystemClock};
 use teduh::config::{Config, LogFormat};
 use teduh::flow::{load, schema};
 
@@ -58,6 +58,41 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// People who use the HTTP API, and their tokens.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Measure throughput and latency against a `teduh serve` started on 127.0.0.1 (bounded).
+    Bench {
+        /// People walking the menus at once.
+        #[arg(long, default_value_t = 200)]
+        users: usize,
+        /// Seconds of load (at most 600).
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Milliseconds each person waits after a reply before her next message.
+        #[arg(long, default_value_t = 1100)]
+        think_ms: u64,
+        /// PostgreSQL to run on (a fresh schema, dropped afterwards); default SQLite.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Redis for the server's coordination.
+        #[arg(long)]
+        redis_url: Option<String>,
+    },
+    /// Read the audit log (who read or changed which case, and when).
+    Audit {
+        /// Only rows about this case code.
+        #[arg(long)]
+        case: Option<String>,
+        /// Only this user's rows.
+        #[arg(long)]
+        user: Option<String>,
+        /// At most this many rows, newest first.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
     /// Manage the provider directory.
     Providers {
         #[command(subcommand)]
@@ -97,19 +132,12 @@ struct Period {
 impl Period {
     /// The period as `[from, to)` in ms, and the UTC offset in hours.
     fn range(&self) -> anyhow::Result<(i64, i64, i32)> {
-        let offset = match self.tz.to_uppercase().as_str() {
-            "WIB" => 7,
-            "WITA" => 8,
-            "WIT" => 9,
-            other => anyhow::bail!("unknown time zone `{other}`: use WIB, WITA or WIT"),
-        };
-        let parse = |flag: &str, value: &str| {
-            teduh::case::time::parse_date(value, offset)
-                .with_context(|| format!("--{flag} `{value}` is not a date like 2026-11-23"))
-        };
-        let (from, to) = (parse("from", &self.from)?, parse("to", &self.to)? + 86_400_000);
-        anyhow::ensure!(from < to, "--from is after --to");
-        Ok((from, to, offset))
+        use teduh::case::time::{PeriodError, period};
+        period(&self.from, &self.to, &self.tz).map_err(|e| match e {
+            PeriodError::Zone(_) => anyhow::anyhow!("{e}"),
+            // The flags by their names: `--from ... is not a date`.
+            PeriodError::Date(..) | PeriodError::Reversed => anyhow::anyhow!("--{e}"),
+        })
     }
 }
 
@@ -169,6 +197,36 @@ enum ProvidersCommand {
 }
 
 #[derive(Subcommand)]
+enum UsersCommand {
+    /// Create a user and print her API token (shown once).
+    Add {
+        /// Login name: letters, digits, `.`, `_`, `-`.
+        name: String,
+        /// counselor (her provider's cases), supervisor (also its roster and exports) or admin.
+        #[arg(long)]
+        role: String,
+        /// Her provider's id (required for counselors and supervisors).
+        #[arg(long)]
+        provider: Option<String>,
+        /// Her counselor id in the roster, when she is on call too.
+        #[arg(long)]
+        counselor: Option<String>,
+    },
+    /// List users (never their tokens).
+    List,
+    /// Revoke a user's access at once.
+    Revoke {
+        /// Login name.
+        name: String,
+    },
+    /// Give a user a new token (the old one stops working; revoked access is restored).
+    Token {
+        /// Login name.
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
     /// Put a new key in front of the key file: it seals from now on, the others still open.
     Add,
@@ -208,6 +266,53 @@ fn init_logging(config: &Config, quiet: bool) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+}
+
+async fn users(config: &Config, command: UsersCommand) -> anyhow::Result<()> {
+    use teduh::access::{Role, users};
+    let store = app::open_store(config).await?;
+    let result = async {
+        match command {
+            UsersCommand::Add { name, role, provider, counselor } => {
+                let role = Role::parse(&role)
+                    .with_context(|| format!("unknown role `{role}`: use counselor, supervisor or admin"))?;
+                let directory = app::directory(&store).await?;
+                let user = teduh::store::NewUser {
+                    name: &name,
+                    role,
+                    provider_id: provider.as_deref(),
+                    counselor_id: counselor.as_deref(),
+                };
+                let issued = users::add_user(&store, &directory, &user, SystemClock.now_ms()).await?;
+                eprintln!("user `{name}` created as {role}; her API token (shown only now, keep it secret):");
+                println!("{}", issued.token);
+            }
+            UsersCommand::List => {
+                println!("name                 role        provider             status");
+                for u in store.users().await? {
+                    let status = if u.revoked_at.is_some() { "revoked" } else { "active" };
+                    let provider = u.provider_id.unwrap_or_else(|| "-".into());
+                    println!("{:<20} {:<11} {:<20} {status}", u.name, u.role, provider);
+                }
+            }
+            UsersCommand::Revoke { name } => {
+                anyhow::ensure!(
+                    store.revoke_user(&name, SystemClock.now_ms()).await?,
+                    "no active user named `{name}`"
+                );
+                eprintln!("access of `{name}` revoked");
+            }
+            UsersCommand::Token { name } => {
+                let issued = users::new_token(&store, &name).await?;
+                eprintln!("new API token for `{name}` (the old one no longer works; shown only now):");
+                println!("{}", issued.token);
+            }
+        }
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
 }
 
 #[tokio::main]
@@ -330,7 +435,6 @@ async fn run() -> anyhow::Result<ExitCode> {
             store.close().await;
         }
         Command::Roster { command: RosterCommand::Now { provider } } => {
-            use teduh::clock::Clock;
             let store = app::open_store(&config).await?;
             let (shifts, providers) = (store.roster().await?, store.providers().await?);
             store.close().await;
@@ -348,6 +452,23 @@ async fn run() -> anyhow::Result<ExitCode> {
             let directory = app::directory(&store).await?;
             let records = store.cases_between(from, to).await?;
             let csv = teduh::case::export::export_csv(&records, &directory, &columns, offset)?;
+            // The operator's exports are on the record like the API's.
+            let entry = teduh::access::AuditEntry {
+                at: SystemClock.now_ms(),
+                actor: "cli".into(),
+                role: "operator".into(),
+                action: "cases.export".into(),
+                subject: None,
+                outcome: "ok".into(),
+                detail: Some(format!(
+                    "from={};to={};tz={};count={}",
+                    period.from,
+                    period.to,
+                    period.tz,
+                    records.len()
+                )),
+            };
+            store.audit(&entry).await?;
             store.close().await;
             match out {
                 Some(path) => {
@@ -363,6 +484,46 @@ async fn run() -> anyhow::Result<ExitCode> {
             let records = store.cases_between(from, to).await?;
             store.close().await;
             print!("{}", teduh::case::report::render(&teduh::case::report::response_times(&records)));
+        }
+        Command::Users { command } => users(&config, command).await?,
+        Command::Bench { users, seconds, think_ms, database_url, redis_url } => {
+            anyhow::ensure!((1..=20_000).contains(&users), "--users must be 1 to 20000");
+            anyhow::ensure!((1..=600).contains(&seconds), "--seconds must be 1 to 600");
+            let options = teduh::bench::BenchOptions {
+                users,
+                duration: std::time::Duration::from_secs(seconds),
+                think: std::time::Duration::from_millis(think_ms),
+                database_url,
+                redis_url,
+            };
+            let report = teduh::bench::run(&options).await?;
+            print!("{}", report.render());
+        }
+        Command::Audit { case, user, limit } => {
+            let store = app::open_store(&config).await?;
+            let query = teduh::store::AuditQuery {
+                since: None,
+                actor: user,
+                subject: case.map(|c| c.trim().to_uppercase()),
+                limit: limit.clamp(1, 100_000),
+            };
+            let entries = store.audit_log(&query).await?;
+            store.close().await;
+            println!(
+                "time (UTC)        actor            role        action        subject     outcome  detail"
+            );
+            for e in entries {
+                println!(
+                    "{:<17} {:<16} {:<11} {:<13} {:<11} {:<8} {}",
+                    teduh::case::time::format_local(e.at, 0),
+                    e.actor,
+                    e.role,
+                    e.action,
+                    e.subject.unwrap_or_default(),
+                    e.outcome,
+                    e.detail.unwrap_or_default()
+                );
+            }
         }
         Command::Migrate => {
             init_logging(&config, false);
@@ -456,7 +617,7 @@ fn insecure(mut config: Config) -> Config {
 }
 
 async fn serve(config: &Config) -> anyhow::Result<()> {
-    let runtime = app::runtime(config, None).await?;
+    let runtime = app::coordinated(config, app::runtime(config, None).await?).await?;
     let store = runtime.store().clone();
     let channels = config.channels();
     tracing::info!(

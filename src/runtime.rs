@@ -6,8 +6,10 @@ use thiserror::Error;
 
 use crate::channel::{Inbound, InboundEvent, OutgoingPayload};
 use crate::clock::Clock;
+use crate::coord::{Coordination, Local, Topic, Wakers};
 use crate::flow::{Effect, Engine, EngineError, Event, Reply, State};
-use crate::limits::{self, Counters, Flood};
+use crate::limits::{self, Flood};
+use crate::metrics::Metrics;
 use crate::store::{Accepted, Conversation, OpenedCase, PendingInbound, StepWrite, Store, StoreError};
 
 /// Why an event could not be handled.
@@ -40,11 +42,17 @@ pub struct Runtime {
     escalator: Option<Arc<crate::escalation::run::Escalator>>,
     /// Messages per minute one sender may send before the flood limit answers (0: off).
     flood_per_minute: u32,
-    counters: Arc<Counters>,
+    metrics: Arc<Metrics>,
+    coord: Arc<dyn Coordination>,
+    wakers: Wakers,
 }
 
 /// Inbound messages stepped per round.
 const INBOX_BATCH: i64 = 200;
+
+/// How long an instance holds a claimed inbound message; a crashed instance's messages are
+/// taken over after this.
+pub const INBOX_LEASE_MS: i64 = 10_000;
 
 /// How many times a step is retried when another writer changed the conversation first.
 const CONFLICT_RETRIES: usize = 5;
@@ -52,13 +60,48 @@ const CONFLICT_RETRIES: usize = 5;
 impl Runtime {
     /// Builds a runtime.
     pub fn new(engine: Engine, store: Store, clock: Arc<dyn Clock>) -> Self {
+        let wakers = Wakers::default();
         Self {
             engine,
             store,
             clock,
             escalator: None,
             flood_per_minute: limits::DEFAULT_FLOOD_PER_MINUTE,
-            counters: Arc::default(),
+            metrics: Arc::default(),
+            coord: Arc::new(Local::new(wakers.clone())),
+            wakers,
+        }
+    }
+
+    /// The same runtime, sharing work with other instances through `coord` and waking this
+    /// instance's workers through `wakers`.
+    pub fn with_coordination(mut self, coord: Arc<dyn Coordination>, wakers: Wakers) -> Self {
+        self.coord = coord;
+        self.wakers = wakers;
+        self
+    }
+
+    /// This instance's workers' wake-up handles.
+    pub fn wakers(&self) -> &Wakers {
+        &self.wakers
+    }
+
+    /// The coordinator in use.
+    pub fn coordination(&self) -> &Arc<dyn Coordination> {
+        &self.coord
+    }
+
+    /// Wakes this instance's worker for `topic` at once, and every other instance's through
+    /// the coordinator (in the background: a slow Redis never delays a webhook's answer).
+    pub fn signal(&self, topic: Topic) {
+        self.wakers.wake(topic);
+        if self.coord.kind() != "local" {
+            let coord = self.coord.clone();
+            tokio::spawn(async move {
+                if let Err(e) = coord.notify(topic).await {
+                    tracing::debug!(error = %e, topic = topic.as_str(), "wake-up not shared; others will poll");
+                }
+            });
         }
     }
 
@@ -68,9 +111,9 @@ impl Runtime {
         self
     }
 
-    /// What the limits did since start-up.
-    pub fn counters(&self) -> &Counters {
-        &self.counters
+    /// What this runtime counted since start-up.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The same runtime, handing counselors' messages to `escalator`.
@@ -243,49 +286,76 @@ impl Runtime {
             if let InboundEvent::Text { text } = &mut clamped.event {
                 limits::clamp_text(text);
             }
-            self.counters.count_truncated();
+            self.metrics.texts_truncated.inc();
             tracing::warn!(channel = %inbound.channel, max = limits::MAX_TEXT_CHARS, "inbound text cut to the length limit");
             inbound = &clamped;
         }
+        // A redelivery another instance stored is recognised without a database write; the
+        // database's unique delivery id stays the authority (Redis may be away or forgetful).
+        let delivery = inbound.provider_id.as_deref().map(|id| self.store.delivery_key(&inbound.channel, id));
+        if let Some(key) = &delivery
+            && self.coord.seen(key).await.unwrap_or(false)
+        {
+            return Ok(Accepted::Duplicate);
+        }
         let accepted = self.store.accept_inbound(inbound, self.clock.now_ms()).await?;
         if let Accepted::New(id) = accepted {
+            self.metrics.count_in(&inbound.channel);
             tracing::debug!(inbound = id, channel = %inbound.channel, "inbound stored");
+        }
+        if let Some(key) = &delivery
+            && let Err(e) = self.coord.remember(key).await
+        {
+            tracing::debug!(error = %e, "delivery key not shared");
         }
         Ok(accepted)
     }
 
-    /// Steps every stored, unprocessed inbound message: one conversation's messages in order,
-    /// one at a time; different conversations side by side. Returns how many were processed.
+    /// Steps stored, unprocessed inbound messages (up to `limit`): each conversation's in order
+    /// and on one instance at a time, different conversations side by side. Returns how many
+    /// were processed.
     pub async fn process_pending(&self, limit: i64) -> Result<usize, RuntimeError> {
-        let pending = self.store.pending_inbound(limit).await?;
-        let mut groups: Vec<Vec<PendingInbound>> = Vec::new();
-        for message in pending {
-            let key = (&message.inbound.channel, &message.inbound.contact);
-            match groups.iter_mut().find(|g| (&g[0].inbound.channel, &g[0].inbound.contact) == key) {
-                Some(group) => group.push(message),
-                None => groups.push(vec![message]),
-            }
-        }
-        let mut tasks = tokio::task::JoinSet::new();
-        for group in groups {
-            let runtime = self.clone();
-            tasks.spawn(async move {
-                let mut done = 0;
-                for message in group {
-                    // A failure leaves this and the later messages of the conversation for the
-                    // next round, so order is kept.
-                    if let Err(error) = runtime.process_one(&message).await {
-                        tracing::warn!(inbound = message.id, error = %error, "inbound step failed; will retry");
-                        break;
-                    }
-                    done += 1;
-                }
-                done
-            });
-        }
         let mut processed = 0;
-        while let Some(result) = tasks.join_next().await {
-            processed += result.unwrap_or(0);
+        while (processed as i64) < limit {
+            // One message per conversation per round: the claim takes each conversation's
+            // oldest, so a round's messages are all from different conversations.
+            let claimed = self
+                .store
+                .claim_inbound(self.clock.now_ms(), limit - processed as i64, INBOX_LEASE_MS)
+                .await?;
+            if claimed.is_empty() {
+                break;
+            }
+            let mut tasks = tokio::task::JoinSet::new();
+            for message in claimed {
+                let runtime = self.clone();
+                tasks.spawn(async move {
+                    let started = std::time::Instant::now();
+                    match runtime.process_one(&message).await {
+                        Ok(()) | Err(RuntimeError::Store(StoreError::AlreadyProcessed(_))) => {
+                            runtime.metrics.step_seconds.observe(started.elapsed().as_secs_f64());
+                            1
+                        }
+                        Err(error) => {
+                            // Given back at once so the next round tries again; the
+                            // conversation's later messages wait behind it.
+                            tracing::warn!(inbound = message.id, error = %error, "inbound step failed; will retry");
+                            if let Err(e) = runtime.store.release_inbound(message.id).await {
+                                tracing::warn!(inbound = message.id, error = %e, "claim not released; its lease will run out");
+                            }
+                            0
+                        }
+                    }
+                });
+            }
+            let mut round = 0;
+            while let Some(result) = tasks.join_next().await {
+                round += result.unwrap_or(0);
+            }
+            if round == 0 {
+                break;
+            }
+            processed += round;
         }
         Ok(processed)
     }
@@ -323,7 +393,7 @@ impl Runtime {
             tokio::select! {
                 () = &mut shutdown => break,
                 () = wake.notified() => {}
-                () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                () = tokio::time::sleep(crate::coord::idle_poll(&*self.coord, std::time::Duration::from_millis(500))) => {}
             }
         }
     }
@@ -377,7 +447,7 @@ impl Runtime {
                     self.store.queue_messages(&[notice], self.clock.now_ms()).await?;
                     tracing::warn!(channel = %inbound.channel, limit = self.flood_per_minute, "sender over the flood limit");
                 }
-                self.counters.count_flood_limited();
+                self.metrics.flood_limited.inc();
                 self.store.mark_inbound_limited(message.id, self.clock.now_ms()).await?;
                 return Ok(());
             }

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use axum::Router;
 use thiserror::Error;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api::{self, ApiState};
 use crate::channel::{Ingress, Sender, sms, telegram, whatsapp};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -80,18 +81,27 @@ impl Server {
         let until_stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
+        let wakers = runtime.wakers().clone();
+        let coord = runtime.coordination().clone();
         let escalator = Escalator::new(
             store.clone(),
             clock.clone(),
             policies,
             runtime.engine().shared_directory(),
             runtime.engine().shared_i18n(),
-        );
+        )
+        .with_wake(wakers.escalation.clone())
+        .with_metrics(runtime.metrics().clone())
+        .with_idle_poll(crate::coord::idle_poll(&*coord, Duration::from_millis(500)))
+        .with_channels(&config.channels());
         let runtime = runtime.with_escalator(Arc::new(escalator.clone()));
-        let inbox_wake = Arc::new(Notify::new());
+        let inbox_wake = wakers.inbox.clone();
         let ingress = Ingress::new(runtime.clone(), inbox_wake.clone());
         let mut senders: Vec<Arc<dyn Sender>> = Vec::new();
-        let mut app = router(AppState { store: store.clone() });
+        let api = ApiState::new(store.clone(), clock.clone(), runtime.engine().shared_directory());
+        let metrics = runtime.metrics().clone();
+        let state = AppState { store: store.clone(), metrics, coord: coord.clone() };
+        let mut app = router(state).merge(api::router(api));
         let mut tasks = Vec::new();
         let mut registration = None;
         let channel_error = |channel: &'static str| {
@@ -123,7 +133,9 @@ impl Server {
             app = app.merge(sms::routes(ingress.clone(), sms_config.clone()));
         }
         let (store_for_retention, clock_for_retention) = (store.clone(), clock.clone());
-        let dispatcher = Dispatcher::new(store, clock, senders);
+        let dispatcher = Dispatcher::new(store, clock, senders)
+            .with_coordination(coord, wakers.outbox.clone())
+            .with_metrics(runtime.metrics().clone());
         tasks.push(tokio::spawn(runtime.run_inbox(
             inbox_wake,
             dispatcher.waker(),

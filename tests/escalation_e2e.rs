@@ -93,6 +93,30 @@ async fn whatsapp_emergency_in_palu_reaches_telegram_counselors_relays_and_ends_
                 "closed"
             ]
         );
+        // Her counselors' changes from their phones are on the audit record, with who.
+        let audit =
+            w.store.audit_log(&teduh::store::AuditQuery { limit: 100, ..Default::default() }).await.unwrap();
+        let actions: Vec<(String, String)> =
+            audit.iter().rev().map(|e| (e.actor.clone(), e.action.clone())).collect();
+        assert!(
+            actions.contains(&("counselor:uptd-ppa-palu-k2".into(), "case.accept".into())),
+            "{actions:?}"
+        );
+        assert!(actions.contains(&("counselor:uptd-ppa-palu-k2".into(), "case.close".into())), "{actions:?}");
+        // The operator's view of the same story, at /metrics.
+        let metrics = w.http.get(format!("{}/metrics", w.base)).send().await.unwrap().text().await.unwrap();
+        for line in [
+            "teduh_escalation_notices_total{level=\"1\"} 1",
+            "teduh_escalation_notices_total{level=\"3\"} 1",
+            "teduh_accept_seconds_count 1",
+            "teduh_outbox_depth ",
+            "teduh_messages_out_total{channel=\"telegram\"}",
+            "teduh_messages_out_total{channel=\"whatsapp\"}",
+            "teduh_messages_in_total{channel=\"whatsapp\"}",
+        ] {
+            assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+        }
+        assert!(!metrics.contains(WA_SURVIVOR), "metrics never name anyone");
         w.stop().await;
     })
     .await;

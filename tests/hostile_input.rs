@@ -14,6 +14,19 @@ use serde_json::{Value, json};
 
 use common::e2e::*;
 
+/// Form encoding of a value: every byte but letters and digits as `%XX`.
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+/// The shipped translations, for checking fuzzed flows.
+static I18N: std::sync::LazyLock<teduh::i18n::I18n> = std::sync::LazyLock::new(|| {
+    teduh::i18n::I18n::load(&common::crate_path("locales"), "id").expect("shipped locales load")
+});
+
 /// JSON values of every shape, nested, with hostile strings.
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -173,7 +186,57 @@ proptest! {
 
     #[test]
     fn the_flow_loader_reports_instead_of_panicking(text in "\\PC{0,400}") {
-        let _ = teduh::flow::load::parse(std::path::Path::new("fuzz.yaml"), &text);
+        let path = std::path::Path::new("fuzz.yaml");
+        let lines = text.lines().count().max(1) as u64;
+        match teduh::flow::load::parse(path, &text) {
+            Err(problem) => prop_assert!(problem.line <= lines + 1),
+            Ok(doc) => {
+                let sources = [teduh::flow::load::Source { path: path.to_path_buf(), doc }];
+                let (_, problems) = teduh::flow::check::compile(&sources, &I18N, teduh::flow::engine::BUILTIN_MESSAGES);
+                prop_assert!(problems.iter().all(|p| p.line <= lines + 1));
+            }
+        }
+    }
+
+    #[test]
+    fn the_telegram_parser_keeps_only_messages_with_a_sender(body in body()) {
+        if let Ok(handled) = teduh::channel::telegram::parse_update(&body)
+            && let Some(inbound) = handled.inbound
+        {
+            prop_assert!(!inbound.contact.is_empty());
+            prop_assert!(inbound.provider_id.is_some_and(|id| !id.is_empty()));
+        }
+    }
+
+    #[test]
+    fn the_whatsapp_parser_keeps_only_well_formed_messages(body in body()) {
+        if let Ok(batch) = teduh::channel::whatsapp::parse_notification(&body, WA_PHONE_ID) {
+            for message in &batch.messages {
+                prop_assert!(!message.contact.trim().is_empty());
+                if let teduh::channel::InboundEvent::Location { lat, lon } = message.event {
+                    prop_assert!((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon));
+                }
+            }
+            prop_assert!(batch.statuses.iter().all(|s| matches!(s.status.as_str(), "sent" | "delivered" | "read" | "failed")));
+        }
+    }
+
+    #[test]
+    fn the_sms_parsers_accept_only_plausible_senders(
+        raw in prop::collection::vec(any::<u8>(), 0..200),
+        form in prop::collection::vec((prop::sample::select(vec!["From", "Body", "MessageSid", "NumMedia", "MediaUrl0", "X"]), "\\PC{0,30}"), 0..6),
+        json in json_value(),
+    ) {
+        let plausible = |c: &str| !c.is_empty() && c.chars().count() <= 64 && !c.chars().any(char::is_control);
+        let encoded: Vec<String> = form.iter().map(|(k, v)| format!("{k}={}", percent_encode(v))).collect();
+        for body in [raw, encoded.join("&").into_bytes()] {
+            let Ok(messages) = teduh::channel::sms::parse_twilio_inbound(&body) else { continue };
+            prop_assert!(matches!(messages.len(), 1 | 2));
+            prop_assert!(messages.iter().all(|m| plausible(&m.contact)));
+        }
+        if let Ok(message) = teduh::channel::sms::parse_gateway_inbound(json.to_string().as_bytes()) {
+            prop_assert!(plausible(&message.contact));
+        }
     }
 
     #[test]

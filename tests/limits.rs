@@ -45,7 +45,7 @@ async fn a_text_longer_than_the_channels_allow_is_cut_not_refused() {
     let pending = store.pending_inbound(10).await.unwrap();
     let InboundEvent::Text { text } = &pending[0].inbound.event else { panic!("a text") };
     assert_eq!(text.chars().count(), MAX_TEXT_CHARS);
-    assert_eq!(runtime.counters().texts_truncated(), 1);
+    assert_eq!(runtime.metrics().texts_truncated.get(), 1);
     runtime.process_pending(10).await.unwrap();
     assert!(!replies(&store).await.is_empty(), "she is still answered");
 }
@@ -65,7 +65,7 @@ async fn a_flooding_sender_gets_one_notice_then_silence_until_the_minute_passes(
     assert_eq!((answered[4], answered[5]), (answered[3], answered[3]), "then silence: {answered:?}");
     let all = replies(&store).await;
     assert!(all[answered[2]].starts_with("Anda mengirim banyak pesan dalam waktu singkat."), "{all:#?}");
-    assert_eq!(runtime.counters().flood_limited(), 3);
+    assert_eq!(runtime.metrics().flood_limited.get(), 3);
     assert!(store.pending_inbound(10).await.unwrap().is_empty(), "limited messages are kept, marked handled");
 
     // A minute later she is heard again.
@@ -94,6 +94,35 @@ async fn oversized_webhook_bodies_are_refused_on_every_channel() {
             assert_eq!(status, 413, "{path}");
         }
         assert!(w.store.pending_inbound(10).await.unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_flood_limit_is_counted_in_the_servers_metrics() {
+    common::e2e::bounded(async {
+        let w = common::e2e::world((10, 0)).await;
+        let limit = teduh::limits::DEFAULT_FLOOD_PER_MINUTE as usize;
+        for i in 0..limit + 4 {
+            w.whatsapp_text(&format!("f{i}"), "halo").await;
+        }
+        let metrics = || async {
+            w.http.get(format!("{}/metrics", w.base)).send().await.unwrap().text().await.unwrap()
+        };
+        let expected = "teduh_flood_limited_total 4\n";
+        for _ in 0..200 {
+            if metrics().await.contains(expected) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let text = metrics().await;
+        assert!(text.contains(expected), "{text}");
+        assert!(
+            text.contains(&format!("teduh_messages_in_total{{channel=\"whatsapp\"}} {}\n", limit + 4)),
+            "{text}"
+        );
+        assert!(!text.contains(common::e2e::WA_SURVIVOR), "metrics carry no address");
     })
     .await;
 }

@@ -15,7 +15,8 @@ use teduh::store::Store;
 use tower::ServiceExt;
 
 async fn get_health(store: Store) -> (StatusCode, serde_json::Value) {
-    let response = router(AppState { store })
+    let coord = std::sync::Arc::new(teduh::coord::Local::new(Default::default()));
+    let response = router(AppState { store, metrics: Default::default(), coord })
         .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
         .await
         .unwrap();

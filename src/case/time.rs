@@ -26,6 +26,41 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// The UTC offset in hours of an Indonesian time zone name: WIB, WITA or WIT.
+pub fn zone_offset(name: &str) -> Option<i32> {
+    match name.trim().to_ascii_uppercase().as_str() {
+        "WIB" => Some(7),
+        "WITA" => Some(8),
+        "WIT" => Some(9),
+        _ => None,
+    }
+}
+
+/// Why a period cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PeriodError {
+    /// Not WIB, WITA or WIT.
+    #[error("unknown time zone `{0}`: use WIB, WITA or WIT")]
+    Zone(String),
+    /// Not a real `YYYY-MM-DD` date.
+    #[error("{0} `{1}` is not a date like 2026-11-23")]
+    Date(&'static str, String),
+    /// The first day is after the last.
+    #[error("from is after to")]
+    Reversed,
+}
+
+/// Local calendar days `from`..=`to` in zone `tz` as `[from, to)` in ms, with the offset.
+pub fn period(from: &str, to: &str, tz: &str) -> Result<(i64, i64, i32), PeriodError> {
+    let offset = zone_offset(tz).ok_or_else(|| PeriodError::Zone(tz.to_string()))?;
+    let start = parse_date(from, offset).ok_or_else(|| PeriodError::Date("from", from.to_string()))?;
+    let end = parse_date(to, offset).ok_or_else(|| PeriodError::Date("to", to.to_string()))? + 86_400_000;
+    if start >= end {
+        return Err(PeriodError::Reversed);
+    }
+    Ok((start, end, offset))
+}
+
 /// Parses `YYYY-MM-DD` into the UTC instant (ms) of that local midnight at `offset_hours`.
 pub fn parse_date(text: &str, offset_hours: i32) -> Option<i64> {
     let mut parts = text.trim().splitn(3, '-');

@@ -192,6 +192,7 @@ impl Ingress {
         let accepted = self.runtime.accept(inbound).await?;
         if matches!(accepted, Accepted::New(_)) {
             self.wake.notify_one();
+            self.runtime.signal(crate::coord::Topic::Inbox);
         }
         Ok(accepted)
     }

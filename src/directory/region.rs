@@ -168,7 +168,8 @@ impl Regions {
             return RegionMatch::None;
         }
         // Short names allow no typo ("palu" must not match "pulau"), longer ones one or two.
-        let allowed = match base.chars().count() {
+        let length = base.chars().count();
+        let allowed = match length {
             0..=4 => 0,
             5..=8 => 1,
             _ => 2,
@@ -183,6 +184,11 @@ impl Regions {
                 _ => true,
             };
             if !fits_kind {
+                continue;
+            }
+            // The distance is at least the difference in length: checking that first keeps a
+            // long hostile text from costing an edit distance against every region.
+            if region.base.chars().count().abs_diff(length) > allowed {
                 continue;
             }
             let distance = strsim::damerau_levenshtein(base, &region.base);

@@ -12,15 +12,18 @@ use tokio::sync::Notify;
 
 use crate::channel::{Outgoing, SendError, Sender};
 use crate::clock::Clock;
+use crate::coord::Coordination;
 use crate::store::{Store, StoreError};
 use rate::RateLimiter;
 
 /// Attempts before a send is given up as failed.
 pub const MAX_ATTEMPTS: i64 = 8;
 /// How long a claimed row is leased before another dispatcher may take it.
-const LEASE_MS: i64 = 60_000;
+const LEASE_MS: i64 = 20_000;
 /// Rows claimed per round.
-const BATCH: i64 = 200;
+const BATCH: i64 = 64;
+/// Chats being sent to at once; more wait for one to finish.
+const MAX_CHATS_IN_FLIGHT: usize = 1024;
 
 /// Delay before retry number `attempts` (1-based): 1 s doubling to 5 min, ±25 % jitter so
 /// many failed sends do not retry in lockstep.
@@ -37,6 +40,10 @@ pub struct Dispatcher {
     clock: Arc<dyn Clock>,
     senders: HashMap<String, (Arc<dyn Sender>, Arc<RateLimiter>)>,
     wake: Arc<Notify>,
+    shared: Option<Arc<dyn Coordination>>,
+    metrics: Arc<crate::metrics::Metrics>,
+    /// Set on shutdown: rows not yet sent are handed back instead.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -55,7 +62,52 @@ impl Dispatcher {
                 (s.channel().to_string(), (s, limiter))
             })
             .collect();
-        Self { store, clock, senders, wake: Arc::new(Notify::new()) }
+        Self {
+            store,
+            clock,
+            senders,
+            wake: Arc::new(Notify::new()),
+            shared: None,
+            metrics: Arc::default(),
+            stopping: Arc::default(),
+        }
+    }
+
+    /// How long to sleep when idle: until the next row comes due, or the idle poll.
+    async fn until_due(&self) -> Duration {
+        let idle = self.idle_poll();
+        match self.store.next_outbox_due(self.clock.now_ms()).await {
+            Ok(Some(due)) => {
+                let wait = Duration::from_millis((due - self.clock.now_ms()).max(1) as u64);
+                wait.min(idle)
+            }
+            Ok(None) => idle,
+            Err(e) => {
+                tracing::debug!(error = %e, "next outbox due time unavailable");
+                idle
+            }
+        }
+    }
+
+    fn idle_poll(&self) -> Duration {
+        match &self.shared {
+            Some(coord) => crate::coord::idle_poll(&**coord, Duration::from_millis(250)),
+            None => Duration::from_millis(250),
+        }
+    }
+
+    /// The same dispatcher, counting into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The same dispatcher, woken by `wake` and keeping send limits shared with other
+    /// instances through `coord` (when it is not in-process).
+    pub fn with_coordination(mut self, coord: Arc<dyn Coordination>, wake: Arc<Notify>) -> Self {
+        self.shared = (coord.kind() != "local").then_some(coord);
+        self.wake = wake;
+        self
     }
 
     /// A handle that wakes the dispatcher when new rows are queued.
@@ -64,8 +116,16 @@ impl Dispatcher {
     }
 
     /// Claims one batch of due rows and sends them: each chat's rows in order, chats side by
-    /// side. Returns how many rows were handled.
+    /// side. Returns how many rows were handled, once they all were.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let mut tasks = tokio::task::JoinSet::new();
+        let count = self.claim_into(&mut tasks).await?;
+        while tasks.join_next().await.is_some() {}
+        Ok(count)
+    }
+
+    /// Claims one batch and starts a task per chat in `tasks`; returns how many rows it took.
+    async fn claim_into(&self, tasks: &mut tokio::task::JoinSet<()>) -> Result<usize, StoreError> {
         let batch = self.store.claim_outbox(self.clock.now_ms(), BATCH, LEASE_MS).await?;
         let count = batch.len();
         let mut chats: Vec<Vec<Outgoing>> = Vec::new();
@@ -75,32 +135,42 @@ impl Dispatcher {
                 None => chats.push(vec![row]),
             }
         }
-        let mut tasks = tokio::task::JoinSet::new();
         for chat in chats {
             let this = self.clone();
-            tasks.spawn(async move {
-                let mut rows = chat.into_iter();
-                while let Some(row) = rows.next() {
-                    match this.deliver(row).await {
-                        Ok(None) => {}
-                        Ok(Some(retry_at)) => {
-                            // The chat's later messages wait behind the one being retried.
-                            let later: Vec<i64> = rows.map(|r| r.id).collect();
-                            if let Err(e) = this.store.outbox_release(&later, retry_at, this.clock.now_ms()).await {
-                                tracing::warn!(error = %e, "could not hand rows back; their lease will expire");
-                            }
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "outbox bookkeeping failed; the lease will expire and retry");
-                            break;
-                        }
-                    }
-                }
-            });
+            tasks.spawn(async move { this.send_chat(chat).await });
         }
-        while tasks.join_next().await.is_some() {}
         Ok(count)
+    }
+
+    /// Sends one chat's claimed rows in order.
+    async fn send_chat(&self, chat: Vec<Outgoing>) {
+        let mut rows = chat.into_iter();
+        while let Some(row) = rows.next() {
+            if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                // Shutting down: another instance sends these now, not after the lease.
+                let left: Vec<i64> = std::iter::once(row.id).chain(rows.map(|r| r.id)).collect();
+                let now = self.clock.now_ms();
+                if let Err(e) = self.store.outbox_release(&left, now, now).await {
+                    tracing::warn!(error = %e, "could not hand rows back; their lease will expire");
+                }
+                break;
+            }
+            match self.deliver(row).await {
+                Ok(None) => {}
+                Ok(Some(retry_at)) => {
+                    // The chat's later messages wait behind the one being retried.
+                    let later: Vec<i64> = rows.map(|r| r.id).collect();
+                    if let Err(e) = self.store.outbox_release(&later, retry_at, self.clock.now_ms()).await {
+                        tracing::warn!(error = %e, "could not hand rows back; their lease will expire");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox bookkeeping failed; the lease will expire and retry");
+                    break;
+                }
+            }
+        }
     }
 
     /// Sends one row and records the outcome; returns when it is due again if it will be
@@ -111,58 +181,78 @@ impl Dispatcher {
             self.store.outbox_give_up(row.id, "refused", &reason, self.clock.now_ms()).await?;
             return Ok(None);
         };
-        limiter.acquire(&row.contact).await;
+        limiter.acquire_shared(&row.contact, self.shared.as_deref(), &row.channel).await;
         let result = sender.send(&row).await;
+        if self.shared.is_some() {
+            limiter.sent(&row.contact);
+        }
         let now = self.clock.now_ms();
         match result {
             Ok(receipt) => {
                 tracing::debug!(outbox = row.id, channel = %row.channel, "sent");
+                self.metrics.count_out(&row.channel);
                 self.store.outbox_sent(row.id, &receipt.provider_ids, now).await?;
             }
             Err(SendError::Retry { reason, after }) if row.attempts + 1 < MAX_ATTEMPTS => {
                 let wait = after.unwrap_or_else(|| backoff(row.attempts + 1));
                 let due = now + wait.as_millis() as i64;
                 tracing::info!(outbox = row.id, channel = %row.channel, wait_ms = wait.as_millis() as u64, "send will be retried");
+                self.metrics.count_send_error(&row.channel, "retry");
                 self.store.outbox_retry(row.id, due, &reason, now).await?;
                 return Ok(Some(due));
             }
             Err(SendError::Retry { reason, .. }) => {
                 tracing::warn!(outbox = row.id, channel = %row.channel, "send failed after every retry");
+                self.metrics.count_send_error(&row.channel, "gave_up");
                 let reason = format!("gave up after {MAX_ATTEMPTS} attempts: {reason}");
                 self.store.outbox_give_up(row.id, "failed", &reason, now).await?;
             }
             Err(SendError::Permanent(reason)) => {
                 tracing::warn!(outbox = row.id, channel = %row.channel, "send failed permanently");
+                self.metrics.count_send_error(&row.channel, "permanent");
                 self.store.outbox_give_up(row.id, "failed", &reason, now).await?;
             }
             Err(SendError::Refused(reason)) => {
                 tracing::info!(outbox = row.id, channel = %row.channel, "send refused by rule");
+                self.metrics.count_send_error(&row.channel, "refused");
                 self.store.outbox_give_up(row.id, "refused", &reason, now).await?;
             }
         }
         Ok(None)
     }
 
-    /// Runs until `shutdown` resolves: sends whatever is due, then waits for a wake-up or a
-    /// short interval (for retries coming due).
+    /// Runs until `shutdown` resolves: claims whatever is due and sends each chat in a task of
+    /// its own, so a chat waiting out its gap or a slow provider never holds the others up;
+    /// when idle, waits for a wake-up, a task to finish, or the next row coming due. On
+    /// shutdown, sends in flight finish and the rest is handed back.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut in_flight: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
         loop {
-            let handled = match self.run_once().await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox claim failed");
-                    0
+            while in_flight.try_join_next().is_some() {}
+            let claimed = if in_flight.len() >= MAX_CHATS_IN_FLIGHT {
+                0
+            } else {
+                match self.claim_into(&mut in_flight).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox claim failed");
+                        0
+                    }
                 }
             };
-            if handled > 0 {
+            if claimed > 0 {
                 continue;
             }
+            let wait = self.until_due().await;
             tokio::select! {
                 () = &mut shutdown => break,
                 () = self.wake.notified() => {}
-                () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                () = tokio::time::sleep(wait) => {}
             }
         }
+        self.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+        while in_flight.join_next().await.is_some() {}
     }
 }

@@ -123,6 +123,20 @@ impl Escalator {
         }
     }
 
+    /// An audit row for a counselor's change made from her phone (as the API's are).
+    async fn audit(&self, counselor: &Counselor, action: &str, code: &str) -> Result<(), StoreError> {
+        let entry = crate::access::AuditEntry {
+            at: self.clock.now_ms(),
+            actor: format!("counselor:{}", counselor.id),
+            role: "counselor".into(),
+            action: action.into(),
+            subject: Some(code.to_string()),
+            outcome: "ok".into(),
+            detail: None,
+        };
+        self.store.audit(&entry).await
+    }
+
     /// Handles a counselor's message: queues the answers (to her, and to the survivor where it
     /// concerns her) and says whether the runtime must do more.
     pub async fn counselor_message(
@@ -156,6 +170,16 @@ impl Escalator {
         };
         let mut write = EscalationWrite { keep_chain: true, ..EscalationWrite::default() };
         let code = case.code.as_str();
+        let action = match &command {
+            Some(Command::Close) => "case.close",
+            Some(Command::Note(_)) => "case.note",
+            Some(Command::Transfer(_)) => "case.transfer",
+            Some(Command::Field(..)) => "case.field",
+            Some(Command::Help) | None => "case.relay",
+        };
+        if action != "case.relay" {
+            self.audit(counselor, action, code).await?;
+        }
         match command {
             Some(Command::Close) => {
                 write.events.push(("closed".into(), Some(format!("counselor={}", counselor.id))));
@@ -250,11 +274,14 @@ impl Escalator {
             return self.store.queue_messages(&[unknown()], now).await;
         };
         if !accept {
+            self.audit(counselor, "case.pass", &case.code).await?;
             return self.pass(&case, created, counselor, n.step_seq, back).await;
         }
         let detail = format!("provider={};counselor={};level={}", provider.id, counselor.id, n.step_seq);
         match self.store.accept_case(&case.id, &counselor.id, &detail, now).await? {
             Acceptance::Won => {
+                self.audit(counselor, "case.accept", &case.code).await?;
+                self.metrics.accept_seconds.observe((now - created).max(0) as f64 / 1000.0);
                 let mut told = vec![back(self.render("id", "counselor-accepted", &[("case", &case.code)]))];
                 if let Some((s_channel, s_contact, lang)) = self.store.case_survivor(&case.id).await? {
                     if let Some(contact) = self.consented_contact(&case, &s_channel, &s_contact) {
@@ -374,6 +401,9 @@ impl Escalator {
                     .await?;
             }
             if self.store.save_escalation(&case.id, &write, now).await? {
+                for notification in &write.notifications {
+                    self.metrics.count_notice(notification.step_seq);
+                }
                 return Ok(());
             }
         }
@@ -417,7 +447,7 @@ impl Escalator {
                 return Ok(CounselorOutcome::Handled);
             }
             Some(Destination::Counselor(to, to_provider)) => {
-                let Some((channel, addr)) = address(to) else {
+                let Some((channel, addr)) = address(to, &self.channels) else {
                     let text = self.render("id", "counselor-transfer-unknown", &[("target", target)]);
                     self.store.queue_messages(&[back(text)], now).await?;
                     return Ok(CounselorOutcome::Handled);
@@ -484,7 +514,7 @@ impl Escalator {
         counselor_id: &str,
     ) -> Result<(), StoreError> {
         let Some((channel, addr)) =
-            counselor_by_id(&self.directory, counselor_id).and_then(|(c, _)| address(c))
+            counselor_by_id(&self.directory, counselor_id).and_then(|(c, _)| address(c, &self.channels))
         else {
             return Ok(());
         };
@@ -502,7 +532,7 @@ impl Escalator {
             return Ok(false);
         };
         let Some((channel, addr)) =
-            counselor_by_id(&self.directory, &counselor_id).and_then(|(c, _)| address(c))
+            counselor_by_id(&self.directory, &counselor_id).and_then(|(c, _)| address(c, &self.channels))
         else {
             return Ok(false);
         };

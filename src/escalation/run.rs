@@ -36,6 +36,11 @@ pub struct Escalator {
     pub(super) i18n: Arc<I18n>,
     /// Rings when a case is escalated, so its first notice does not wait for the next round.
     wake: Arc<tokio::sync::Notify>,
+    pub(super) metrics: Arc<crate::metrics::Metrics>,
+    /// How long an idle round waits for a wake-up before looking at due steps again.
+    idle_poll: std::time::Duration,
+    /// The channels this deployment sends on; counselors are reached on the first of theirs.
+    pub(super) channels: Vec<String>,
 }
 
 impl std::fmt::Debug for Escalator {
@@ -62,7 +67,17 @@ impl Escalator {
         directory: Arc<Directory>,
         i18n: Arc<I18n>,
     ) -> Self {
-        Self { store, clock, policies, directory, i18n, wake: Arc::new(tokio::sync::Notify::new()) }
+        Self {
+            store,
+            clock,
+            policies,
+            directory,
+            i18n,
+            wake: Arc::new(tokio::sync::Notify::new()),
+            metrics: Arc::default(),
+            idle_poll: std::time::Duration::from_millis(500),
+            channels: ["telegram", "whatsapp", "sms"].map(String::from).to_vec(),
+        }
     }
 
     /// The counselor (and her provider) a channel address belongs to, if any.
@@ -74,6 +89,30 @@ impl Escalator {
         let vars: BTreeMap<String, Value> =
             args.iter().map(|(k, v)| (k.to_string(), Value::Text(v.to_string()))).collect();
         self.i18n.render(lang, id, &vars)
+    }
+
+    /// The same worker, reaching counselors only on `channels` (the ones the server runs).
+    pub fn with_channels(mut self, channels: &[&str]) -> Self {
+        self.channels = channels.iter().map(|c| c.to_string()).collect();
+        self
+    }
+
+    /// The same worker, looking for due steps every `every` when nothing wakes it.
+    pub fn with_idle_poll(mut self, every: std::time::Duration) -> Self {
+        self.idle_poll = every;
+        self
+    }
+
+    /// The same worker, counting into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The same worker, woken through `wake` (shared with the instance's coordinator).
+    pub fn with_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.wake = wake;
+        self
     }
 
     /// Asks the running worker for a round now (a case was just escalated or referred).
@@ -155,7 +194,11 @@ impl Escalator {
     /// Commits a timed step; when another writer moved the chain first, its step stands and
     /// this one is dropped whole (nobody is notified twice).
     async fn commit(&self, case: &CaseRow, write: &EscalationWrite, now: i64) -> Result<(), StoreError> {
-        if !self.store.save_escalation(&case.id, write, now).await? {
+        if self.store.save_escalation(&case.id, write, now).await? {
+            for notification in &write.notifications {
+                self.metrics.count_notice(notification.step_seq);
+            }
+        } else {
             tracing::debug!(case = %case.code, "escalation step superseded by a concurrent one");
         }
         Ok(())
@@ -238,7 +281,10 @@ impl Escalator {
                         let Some(counselor) = p.counselors.iter().find(|c| c.id == counselor_id) else {
                             continue;
                         };
-                        let Some((channel, addr)) = address(counselor) else { continue };
+                        let Some((channel, addr)) = address(counselor, &self.channels) else {
+                            tracing::warn!(counselor = %counselor.id, "counselor has no address on a running channel");
+                            continue;
+                        };
                         let code = format!("{:04}", rand::rng().random_range(1000..10000));
                         let reply = self.notice(case, created, &code, now);
                         write.messages.push((channel.to_string(), addr, OutgoingPayload::Reply(reply)));
@@ -320,7 +366,7 @@ impl Escalator {
             tokio::select! {
                 () = &mut shutdown => break,
                 () = self.wake.notified() => {}
-                () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                () = tokio::time::sleep(self.idle_poll) => {}
             }
         }
     }

@@ -16,7 +16,64 @@ pub struct CaseRecord {
     pub events: Vec<CaseEvent>,
 }
 
+/// A case row with its opening time.
+fn case_and_created<R: Row>(r: R) -> Result<(CaseRow, i64), sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let created: i64 = r.try_get("created_at")?;
+    Ok((case_row(r)?, created))
+}
+
+/// Which cases to list.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this priority.
+    pub priority: Option<String>,
+    /// Only this provider's cases.
+    pub provider: Option<String>,
+    /// Only this category (kind).
+    pub category: Option<String>,
+    /// Opened at or after (ms).
+    pub from: Option<i64>,
+    /// Opened before (ms).
+    pub to: Option<i64>,
+    /// At most this many, newest first.
+    pub limit: i64,
+}
+
 impl Store {
+    /// Cases matching `filter`, newest first, with their opening times (no timelines).
+    pub async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<(CaseRow, i64)>, StoreError> {
+        let rows: Vec<(CaseRow, i64)> = on_pool!(self, pool => {
+            sqlx::query(
+                "SELECT id, code, conversation_id, priority, category, status, region_code, provider_id, accepted_by, fields, \
+                 created_at FROM cases WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR priority = $2) \
+                 AND ($3 IS NULL OR provider_id = $3) AND ($4 IS NULL OR category = $4) \
+                 AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) \
+                 ORDER BY created_at DESC, code LIMIT $7",
+            )
+            .bind(&filter.status)
+            .bind(&filter.priority)
+            .bind(&filter.provider)
+            .bind(&filter.category)
+            .bind(filter.from)
+            .bind(filter.to)
+            .bind(filter.limit)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(case_and_created)
+            .collect::<Result<Vec<_>, _>>()?
+        });
+        rows.into_iter().map(|(case, at)| Ok((self.open_case(case)?, at))).collect()
+    }
+
     /// Cases opened in `[from_ms, to_ms)`, oldest first, each with its timeline.
     pub async fn cases_between(&self, from_ms: i64, to_ms: i64) -> Result<Vec<CaseRecord>, StoreError> {
         let rows: Vec<(CaseRow, i64)> = on_pool!(self, pool => {
@@ -29,10 +86,7 @@ impl Store {
             .fetch_all(pool)
             .await?
             .into_iter()
-            .map(|r| -> Result<(CaseRow, i64), sqlx::Error> {
-                let created: i64 = r.try_get("created_at")?;
-                Ok((case_row(r)?, created))
-            })
+            .map(case_and_created)
             .collect::<Result<Vec<_>, _>>()?
         });
         let mut out = Vec::with_capacity(rows.len());

@@ -274,7 +274,12 @@ impl Store {
                 return Err(StoreError::Conflict(id));
             }
             if let Some(inbound) = write.inbound_id {
-                exec!(tx, "UPDATE inbound SET processed_at = $1 WHERE id = $2", now_ms, inbound);
+                // The fence: a step for a message someone else has processed (after this
+                // instance's lease ran out) commits nothing.
+                let marked = exec!(tx, "UPDATE inbound SET processed_at = $1 WHERE id = $2 AND processed_at IS NULL", now_ms, inbound);
+                if marked.rows_affected() == 0 {
+                    return Err(StoreError::AlreadyProcessed(inbound));
+                }
             }
             if let Some((kind, reference)) = write.attachment {
                 exec!(tx, "INSERT INTO attachments (conversation_id, channel, kind, reference, received_at) \

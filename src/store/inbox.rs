@@ -62,30 +62,83 @@ impl Store {
         Ok(stored.map_or(Accepted::Duplicate, Accepted::New))
     }
 
-    /// Unprocessed inbound messages, oldest first.
+    /// Unprocessed inbound messages, oldest first (for inspection; workers use
+    /// [`Store::claim_inbound`]).
     pub async fn pending_inbound(&self, limit: i64) -> Result<Vec<PendingInbound>, StoreError> {
-        type Row5 = (i64, String, Option<String>, Option<String>, Option<String>, String);
-        let rows: Vec<Row5> = on_pool!(self, pool => {
-            sqlx::query(
-                "SELECT id, channel, provider_id, contact_sealed, lang_hint, payload FROM inbound \
-                 WHERE processed_at IS NULL ORDER BY id LIMIT $1",
-            )
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|r| -> Result<_, sqlx::Error> {
-                Ok((
-                    r.try_get("id")?,
-                    r.try_get("channel")?,
-                    r.try_get("provider_id")?,
-                    r.try_get("contact_sealed")?,
-                    r.try_get("lang_hint")?,
-                    r.try_get("payload")?,
-                ))
-            })
-            .collect::<Result<Vec<_>, _>>()?
+        let ids: Vec<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT id FROM inbound WHERE processed_at IS NULL ORDER BY id LIMIT $1")
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
         });
+        self.inbound_rows(&ids).await
+    }
+
+    /// Leases up to `limit` messages for `lease_ms`: the oldest unprocessed message of each
+    /// conversation whose earlier messages are all done and that nobody else holds. A crashed
+    /// instance's lease runs out and another takes the message over.
+    pub async fn claim_inbound(
+        &self,
+        now_ms: i64,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<PendingInbound>, StoreError> {
+        // In PostgreSQL, SKIP LOCKED lets instances claim side by side; a message whose
+        // conversation has an earlier unprocessed message is never taken, even one another
+        // instance is claiming right now, so no two instances step one conversation.
+        const PG: &str = "UPDATE inbound SET claimed_until = $1 WHERE id IN (SELECT i.id FROM inbound i \
+            WHERE i.processed_at IS NULL AND (i.claimed_until IS NULL OR i.claimed_until <= $2) \
+            AND NOT EXISTS (SELECT 1 FROM inbound e WHERE e.channel = i.channel AND e.contact_key = i.contact_key \
+            AND e.id < i.id AND e.processed_at IS NULL) ORDER BY i.id LIMIT $3 FOR UPDATE OF i SKIP LOCKED) RETURNING id";
+        const SQLITE: &str = "UPDATE inbound SET claimed_until = $1 WHERE id IN (SELECT i.id FROM inbound i \
+            WHERE i.processed_at IS NULL AND (i.claimed_until IS NULL OR i.claimed_until <= $2) \
+            AND NOT EXISTS (SELECT 1 FROM inbound e WHERE e.channel = i.channel AND e.contact_key = i.contact_key \
+            AND e.id < i.id AND e.processed_at IS NULL) ORDER BY i.id LIMIT $3) RETURNING id";
+        let sql = match self.db() {
+            super::Db::Postgres(_) => PG,
+            super::Db::Sqlite(_) => SQLITE,
+        };
+        let mut ids: Vec<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar(sql).bind(now_ms + lease_ms).bind(now_ms).bind(limit).fetch_all(pool).await?
+        });
+        ids.sort_unstable();
+        self.inbound_rows(&ids).await
+    }
+
+    /// Gives a claimed message back (its step failed and should be tried again soon).
+    pub async fn release_inbound(&self, id: i64) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query("UPDATE inbound SET claimed_until = NULL WHERE id = $1 AND processed_at IS NULL")
+                .bind(id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    async fn inbound_rows(&self, ids: &[i64]) -> Result<Vec<PendingInbound>, StoreError> {
+        type Row5 = (i64, String, Option<String>, Option<String>, Option<String>, String);
+        let mut rows: Vec<Row5> = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = on_pool!(self, pool => {
+                sqlx::query("SELECT id, channel, provider_id, contact_sealed, lang_hint, payload FROM inbound WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?
+                    .map(|r| -> Result<Row5, sqlx::Error> {
+                        Ok((
+                            r.try_get("id")?,
+                            r.try_get("channel")?,
+                            r.try_get("provider_id")?,
+                            r.try_get("contact_sealed")?,
+                            r.try_get("lang_hint")?,
+                            r.try_get("payload")?,
+                        ))
+                    })
+                    .transpose()?
+            });
+            rows.extend(row);
+        }
         rows.into_iter()
             .map(|(id, channel, provider_id, contact, lang_hint, payload)| {
                 let payload = self.unseal(&payload)?;
@@ -102,11 +155,17 @@ impl Store {
     }
 
     /// Marks an inbox row processed without a step (e.g. a carrier opt-out word).
-    pub async fn mark_inbound_processed(&self, id: i64, now_ms: i64) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            sqlx::query("UPDATE inbound SET processed_at = $1 WHERE id = $2").bind(now_ms).bind(id).execute(pool).await?;
+    /// Returns `false` when it was processed already (by another instance that took over).
+    pub async fn mark_inbound_processed(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+        let done = on_pool!(self, pool => {
+            sqlx::query("UPDATE inbound SET processed_at = $1 WHERE id = $2 AND processed_at IS NULL")
+                .bind(now_ms)
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
-        Ok(())
+        Ok(done == 1)
     }
 
     /// How many messages a sender sent since `since_ms`, up to and including inbound row `id`

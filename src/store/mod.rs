@@ -1,6 +1,7 @@
 //! Durable storage with sqlx: SQLite for the embedded default, PostgreSQL in production. Both
 //! run the same SQL (numbered parameters, `ON CONFLICT` upserts); only the migrations differ.
 
+mod audit;
 mod cases;
 mod conversation;
 mod directory;
@@ -10,6 +11,7 @@ pub mod outbox;
 mod rekey;
 mod retention;
 mod transfer;
+mod users;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -22,7 +24,8 @@ use thiserror::Error;
 
 use crate::vault::{Keyring, VaultError};
 
-pub use cases::{Acceptance, CaseRecord};
+pub use audit::AuditQuery;
+pub use cases::{Acceptance, CaseFilter, CaseRecord};
 pub use conversation::{
     CaseEvent, CaseRow, Committed, Conversation, DueTimer, OpenedCase, StepWrite, SurveyRow,
 };
@@ -31,6 +34,7 @@ pub use inbox::{Accepted, PendingInbound};
 pub use outbox::OutboxRow;
 pub use retention::Purged;
 pub use transfer::{Transfer, TransferTo};
+pub use users::NewUser;
 
 /// Why a storage operation failed.
 #[derive(Debug, Error)]
@@ -44,6 +48,9 @@ pub enum StoreError {
     /// Another writer changed the conversation first; the step must be retried.
     #[error("conversation {0} was changed concurrently")]
     Conflict(String),
+    /// The inbound message was processed already (by another instance); nothing was written.
+    #[error("inbound message {0} was already processed")]
+    AlreadyProcessed(i64),
     /// A stored state no longer deserialises (e.g. written by an incompatible version).
     #[error("conversation {id} has an unreadable state: {message}")]
     CorruptState {
@@ -195,6 +202,12 @@ impl Store {
         self.vault.seal(plain)
     }
 
+    /// The keyed hash that stands for one provider delivery (shared between instances without
+    /// naming anyone: Telegram's ids contain the chat id).
+    pub fn delivery_key(&self, channel: &str, provider_id: &str) -> String {
+        self.vault.index(&format!("delivery\u{1f}{channel}\u{1f}{provider_id}"))
+    }
+
     /// The keyed hash that stands for an address in lookups.
     pub(crate) fn key(&self, contact: &str) -> String {
         self.vault.index(contact)
@@ -219,6 +232,25 @@ impl Store {
             sqlx::query("SELECT 1").execute(pool).await?;
         });
         Ok(())
+    }
+
+    /// Whether every migration this build knows has been applied.
+    pub async fn migrations_current(&self) -> Result<bool, StoreError> {
+        let (known, applied): (usize, i64) = match self.db() {
+            Db::Sqlite(pool) => (
+                sqlx::migrate!("migrations/sqlite").iter().count(),
+                sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(pool)
+                    .await?,
+            ),
+            Db::Postgres(pool) => (
+                sqlx::migrate!("migrations/postgres").iter().count(),
+                sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(pool)
+                    .await?,
+            ),
+        };
+        Ok(usize::try_from(applied).is_ok_and(|a| a >= known))
     }
 
     /// Closes every connection.

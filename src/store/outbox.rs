@@ -98,17 +98,17 @@ impl Store {
         lease_ms: i64,
     ) -> Result<Vec<Outgoing>, StoreError> {
         // PostgreSQL lets several instances claim side by side; SQLite has one writer anyway.
-        // A row waits while an earlier row to the same chat is not done and not due (being
-        // retried, or leased to another sender): a chat's messages arrive in order.
+        // Only a chat's oldest unfinished row is taken (the urgent lane orders chats, never the
+        // messages within one), so a chat's messages arrive in order even across instances.
         const PG: &str = "UPDATE outbox SET status = 'sending', next_attempt_at = $1, updated_at = $2 \
             WHERE id IN (SELECT o.id FROM outbox o WHERE o.status IN ('queued', 'sending') AND o.next_attempt_at <= $3 \
             AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel = o.channel AND e.contact_key = o.contact_key \
-            AND e.id < o.id AND e.status IN ('queued', 'sending') AND e.next_attempt_at > $3) \
+            AND e.id < o.id AND e.status IN ('queued', 'sending')) \
             ORDER BY o.lane, o.id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id";
         const SQLITE: &str = "UPDATE outbox SET status = 'sending', next_attempt_at = $1, updated_at = $2 \
             WHERE id IN (SELECT o.id FROM outbox o WHERE o.status IN ('queued', 'sending') AND o.next_attempt_at <= $3 \
             AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel = o.channel AND e.contact_key = o.contact_key \
-            AND e.id < o.id AND e.status IN ('queued', 'sending') AND e.next_attempt_at > $3) \
+            AND e.id < o.id AND e.status IN ('queued', 'sending')) \
             ORDER BY o.lane, o.id LIMIT $4) RETURNING id";
         let sql = match self.db() {
             super::Db::Postgres(_) => PG,
@@ -315,6 +315,20 @@ impl Store {
         row.payload =
             serde_json::from_str(&json).unwrap_or(OutgoingPayload::ClearChat { message_ids: Vec::new() });
         Ok(row)
+    }
+
+    /// When the next row waiting for a later time (a retry, a lease) comes due, if any. Rows
+    /// due already are not counted: they wait behind a message in flight, whose end wakes the
+    /// dispatcher.
+    pub async fn next_outbox_due(&self, now_ms: i64) -> Result<Option<i64>, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT MIN(next_attempt_at) FROM outbox WHERE status IN ('queued', 'sending') AND next_attempt_at > $1",
+            )
+            .bind(now_ms)
+            .fetch_one(pool)
+            .await?
+        }))
     }
 
     /// Rows waiting to be sent, and the age in ms of the oldest.

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod e2e;
 
 use std::path::{Path, PathBuf};
@@ -240,4 +241,35 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     None
+}
+
+/// The Redis URL tests use (`TEDUH_TEST_REDIS_URL`, default the local server).
+pub fn redis_url() -> String {
+    std::env::var("TEDUH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
+}
+
+/// Whether Redis answers; `false` (with one line saying why) when it does not and this is not
+/// CI. In CI (`CI=true`) a missing server fails the test.
+pub async fn redis_available(test: &str) -> bool {
+    let url = redis_url();
+    let probe = async {
+        let client = redis::Client::open(url.as_str())?;
+        let mut connection = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut connection).await
+    };
+    let reason = match tokio::time::timeout(std::time::Duration::from_secs(3), probe).await {
+        Ok(Ok(_)) => return true,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "timed out".to_string(),
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{test}: Redis is required in CI but {url} is not reachable: {reason}");
+    }
+    eprintln!("skipping {test}: Redis at {url} not reachable ({reason}); set TEDUH_TEST_REDIS_URL");
+    false
+}
+
+/// A key prefix no other test run uses.
+pub fn unique_prefix(test: &str) -> String {
+    format!("teduh-test-{test}-{}", uuid::Uuid::new_v4().simple())
 }

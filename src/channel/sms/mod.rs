@@ -43,7 +43,11 @@ use crate::flow::Reply;
 
 pub use gsm::{Encoding, encoding, gsm7_septets, segments, split};
 pub use sender::SmsSender;
-pub use webhook::{GATEWAY_PATH, GATEWAY_STATUS_PATH, TWILIO_PATH, TWILIO_STATUS_PATH, routes};
+pub use sign::gateway_signature;
+pub use webhook::{
+    GATEWAY_PATH, GATEWAY_STATUS_PATH, Malformed, TWILIO_PATH, TWILIO_STATUS_PATH, parse_gateway_inbound,
+    parse_twilio_inbound, routes,
+};
 
 /// Channel name stored with SMS conversations and outbox rows.
 pub const CHANNEL: &str = "sms";

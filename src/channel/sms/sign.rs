@@ -80,7 +80,7 @@ fn gateway_mac(secret: &str, body: &[u8]) -> Option<Hmac<Sha256>> {
 }
 
 /// The `X-Teduh-Signature` value of `body`: `sha256=` and the lower-case hex HMAC-SHA256.
-pub(super) fn gateway_signature(secret: &str, body: &[u8]) -> String {
+pub fn gateway_signature(secret: &str, body: &[u8]) -> String {
     let digest = gateway_mac(secret, body).map(|m| m.finalize().into_bytes().to_vec()).unwrap_or_default();
     let mut out = String::with_capacity(7 + digest.len() * 2);
     out.push_str("sha256=");

@@ -80,8 +80,19 @@ impl IntoResponse for Reject {
     }
 }
 
-fn malformed(what: &str) -> Reject {
-    Reject::Malformed(what.to_string())
+/// A signed request that is not what the provider documents (answered with 400).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("malformed request: {0}")]
+pub struct Malformed(String);
+
+impl From<Malformed> for Reject {
+    fn from(m: Malformed) -> Self {
+        Reject::Malformed(m.0)
+    }
+}
+
+fn bad(what: &str) -> Malformed {
+    Malformed(what.to_string())
 }
 
 /// An empty TwiML answer: the reply, if any, goes out through the outbox.
@@ -106,14 +117,21 @@ fn valid_contact(contact: &str) -> bool {
 struct TwilioForm(Vec<(String, String)>);
 
 impl TwilioForm {
+    /// The decoded pairs as text; Twilio sends UTF-8.
+    fn decode(form: Form) -> Result<Self, Malformed> {
+        form.into_iter()
+            .map(|(k, v)| Ok((String::from_utf8(k).map_err(|_| ())?, String::from_utf8(v).map_err(|_| ())?)))
+            .collect::<Result<Vec<_>, ()>>()
+            .map(TwilioForm)
+            .map_err(|()| bad("parameters are not UTF-8"))
+    }
+
     fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    fn required(&self, name: &str) -> Result<&str, Reject> {
-        self.get(name)
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| malformed(&format!("{name} is missing")))
+    fn required(&self, name: &str) -> Result<&str, Malformed> {
+        self.get(name).filter(|v| !v.trim().is_empty()).ok_or_else(|| bad(&format!("{name} is missing")))
     }
 }
 
@@ -155,11 +173,7 @@ impl Hooks {
             tracing::warn!(path, "sms webhook refused: missing or invalid X-Twilio-Signature");
             return Err(Reject::Forbidden);
         }
-        form.into_iter()
-            .map(|(k, v)| Ok((String::from_utf8(k).map_err(|_| ())?, String::from_utf8(v).map_err(|_| ())?)))
-            .collect::<Result<Vec<_>, ()>>()
-            .map(TwilioForm)
-            .map_err(|()| malformed("parameters are not UTF-8"))
+        Ok(TwilioForm::decode(form)?)
     }
 
     async fn store(&self, messages: &[Inbound]) -> Result<(), Reject> {
@@ -226,15 +240,15 @@ fn media_kind(content_type: Option<&str>) -> &'static str {
 
 /// The inbound messages of one Twilio webhook: the text, or the first attachment followed by
 /// its caption (stored under `<MessageSid>:body` so a redelivery is still recognised).
-fn twilio_messages(form: &TwilioForm) -> Result<Vec<Inbound>, Reject> {
+fn twilio_messages(form: &TwilioForm) -> Result<Vec<Inbound>, Malformed> {
     let sid = form.required("MessageSid")?.trim().to_string();
     let from = form.required("From")?.trim().to_string();
     if !valid_contact(&from) {
-        return Err(malformed("From is not a phone number"));
+        return Err(bad("From is not a phone number"));
     }
     let media = match form.get("NumMedia").map(str::trim).filter(|n| !n.is_empty()) {
         None => 0,
-        Some(n) => n.parse::<usize>().map_err(|_| malformed("NumMedia is not a number"))?,
+        Some(n) => n.parse::<usize>().map_err(|_| bad("NumMedia is not a number"))?,
     };
     let body = form.get("Body").unwrap_or_default();
     let message = |provider_id: String, event: InboundEvent| Inbound {
@@ -304,12 +318,8 @@ struct GatewayStatus {
 }
 
 impl Hooks {
-    /// Checks the gateway's signature over the raw body, then parses it.
-    fn gateway_body<T: for<'de> Deserialize<'de>>(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<T, Reject> {
+    /// Checks the gateway's signature over the raw body.
+    fn gateway_verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), Reject> {
         let Some(secret) = self.gateway_secret() else { return Err(Reject::NotFound) };
         if self.config.insecure_dev {
             tracing::warn!("--insecure-dev: SMS gateway webhook accepted WITHOUT checking X-Teduh-Signature");
@@ -317,32 +327,48 @@ impl Hooks {
             tracing::warn!("sms gateway webhook refused: missing or invalid X-Teduh-Signature");
             return Err(Reject::Forbidden);
         }
-        serde_json::from_slice(body).map_err(|e| {
-            // Only where it broke: serde's message can quote the offending value (a number).
-            tracing::info!(kind = ?e.classify(), line = e.line(), column = e.column(), "sms gateway sent a malformed body");
-            malformed("expected JSON with the documented fields")
-        })
+        Ok(())
     }
+}
+
+/// A gateway body as the documented JSON.
+fn gateway_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Malformed> {
+    serde_json::from_slice(body).map_err(|e| {
+        // Only where it broke: serde's message can quote the offending value (a number).
+        tracing::info!(kind = ?e.classify(), line = e.line(), column = e.column(), "sms gateway sent a malformed body");
+        bad("expected JSON with the documented fields")
+    })
+}
+
+/// The inbound messages of a (verified) Twilio "a message comes in" form body.
+pub fn parse_twilio_inbound(body: &[u8]) -> Result<Vec<Inbound>, Malformed> {
+    twilio_messages(&TwilioForm::decode(sign::parse_form(body))?)
+}
+
+/// The inbound message of a (verified) generic gateway body.
+pub fn parse_gateway_inbound(body: &[u8]) -> Result<Inbound, Malformed> {
+    let message: GatewayInbound = gateway_json(body)?;
+    let id = message.id.trim();
+    let from = message.from.trim();
+    if id.is_empty() {
+        return Err(bad("id is empty"));
+    }
+    if !valid_contact(from) {
+        return Err(bad("from is not a phone number"));
+    }
+    Ok(Inbound {
+        channel: CHANNEL.to_string(),
+        provider_id: Some(id.to_string()),
+        contact: from.to_string(),
+        event: InboundEvent::Text { text: message.text },
+        lang_hint: None,
+    })
 }
 
 async fn gateway_inbound(State(hooks): State<Hooks>, headers: HeaderMap, body: Bytes) -> Response {
     let result = async {
-        let message: GatewayInbound = hooks.gateway_body(&headers, &body)?;
-        let id = message.id.trim();
-        let from = message.from.trim();
-        if id.is_empty() {
-            return Err(malformed("id is empty"));
-        }
-        if !valid_contact(from) {
-            return Err(malformed("from is not a phone number"));
-        }
-        let inbound = Inbound {
-            channel: CHANNEL.to_string(),
-            provider_id: Some(id.to_string()),
-            contact: from.to_string(),
-            event: InboundEvent::Text { text: message.text },
-            lang_hint: None,
-        };
+        hooks.gateway_verify(&headers, &body)?;
+        let inbound = parse_gateway_inbound(&body)?;
         hooks.store(&[inbound]).await
     };
     match result.await {
@@ -353,9 +379,10 @@ async fn gateway_inbound(State(hooks): State<Hooks>, headers: HeaderMap, body: B
 
 async fn gateway_status(State(hooks): State<Hooks>, headers: HeaderMap, body: Bytes) -> Response {
     let result = async {
-        let status: GatewayStatus = hooks.gateway_body(&headers, &body)?;
+        hooks.gateway_verify(&headers, &body)?;
+        let status: GatewayStatus = gateway_json(&body)?;
         if status.id.trim().is_empty() || status.status.trim().is_empty() {
-            return Err(malformed("id and status are required"));
+            return Err(bad("id and status are required").into());
         }
         // The gateway's reason is kept short: it must not carry message text.
         let error = status.error.map(|e| format!("gateway: {}", e.chars().take(100).collect::<String>()));

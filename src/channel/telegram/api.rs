@@ -200,6 +200,18 @@ impl Api {
         self.call_within(method, params, self.request_timeout).await
     }
 
+    /// Calls `method` with an idempotency key in the `X-Teduh-Idempotency-Key` header: the Bot
+    /// API ignores it; a proxy or a test double can drop or count repeated sends by it (sends
+    /// are at least once: a crash between sending and recording sends again).
+    pub async fn call_keyed<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &serde_json::Value,
+        key: &str,
+    ) -> Result<T, TelegramError> {
+        self.exchange(method, params, self.request_timeout, Some(key)).await
+    }
+
     /// Calls `method`, allowing `timeout` for the whole exchange (long polls need longer).
     pub async fn call_within<T: DeserializeOwned>(
         &self,
@@ -207,14 +219,21 @@ impl Api {
         params: &serde_json::Value,
         timeout: Duration,
     ) -> Result<T, TelegramError> {
-        let response = self
-            .http
-            .post(format!("{}/{method}", self.base))
-            .timeout(timeout)
-            .json(params)
-            .send()
-            .await
-            .map_err(|e| self.scrub(TelegramError::from_reqwest(e)))?;
+        self.exchange(method, params, timeout, None).await
+    }
+
+    async fn exchange<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &serde_json::Value,
+        timeout: Duration,
+        key: Option<&str>,
+    ) -> Result<T, TelegramError> {
+        let mut request = self.http.post(format!("{}/{method}", self.base)).timeout(timeout).json(params);
+        if let Some(key) = key {
+            request = request.header("X-Teduh-Idempotency-Key", key);
+        }
+        let response = request.send().await.map_err(|e| self.scrub(TelegramError::from_reqwest(e)))?;
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(|e| self.scrub(TelegramError::from_reqwest(e)))?;
         let Ok(envelope) = serde_json::from_slice::<Envelope>(&body) else {

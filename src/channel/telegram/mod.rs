@@ -32,6 +32,7 @@ use crate::config::ConfigError;
 pub use api::TelegramError;
 pub use poll::poll;
 pub use sender::TelegramSender;
+pub use update::{Handled, parse_update};
 pub use webhook::{WEBHOOK_PATH, register_webhook, routes};
 
 /// Channel name in the inbox, the outbox and conversations.

@@ -84,7 +84,8 @@ impl TelegramSender {
             if i + 1 == count && !reply.choices.is_empty() {
                 params["reply_markup"] = keyboard(&reply.choices);
             }
-            match self.send_message(&message.contact, &params).await {
+            let key = format!("{}.{i}", message.id);
+            match self.send_message(&message.contact, &params, &key).await {
                 Ok(sent_message) => sent.push(sent_message.message_id.to_string()),
                 Err(e) => {
                     tracing::debug!(outbox = message.id, part = i, error = e.kind(), "Telegram send failed");
@@ -133,8 +134,14 @@ impl TelegramSender {
         Ok(Receipt::default())
     }
 
-    /// One `sendMessage`, within the overall and the per-chat limits.
-    async fn send_message(&self, chat: &str, params: &Value) -> Result<SentMessage, TelegramError> {
+    /// One `sendMessage`, within the overall and the per-chat limits. `key` names this part of
+    /// this outbox row, the same on every attempt, so a redelivery can be recognised.
+    async fn send_message(
+        &self,
+        chat: &str,
+        params: &Value,
+        key: &str,
+    ) -> Result<SentMessage, TelegramError> {
         loop {
             let wait = lock(&self.last_to_chat).get(chat).map_or(Duration::ZERO, |last| {
                 (*last + PER_CHAT_GAP).saturating_duration_since(Instant::now())
@@ -144,7 +151,7 @@ impl TelegramSender {
             }
             tokio::time::sleep(wait).await;
         }
-        let result = self.windowed(self.api.call::<SentMessage>("sendMessage", params)).await;
+        let result = self.windowed(self.api.call_keyed::<SentMessage>("sendMessage", params, key)).await;
         let now = Instant::now();
         let mut last = lock(&self.last_to_chat);
         last.insert(chat.to_string(), now);

@@ -20,7 +20,7 @@ pub(crate) struct Update {
 
 /// What to do with an update.
 #[derive(Debug, Default, PartialEq)]
-pub(crate) struct Handled {
+pub struct Handled {
     /// The message to store, if the update carries one the service understands.
     pub inbound: Option<Inbound>,
     /// A callback query to answer (so her client stops showing a spinner).
@@ -114,6 +114,12 @@ fn lang_hint(from: Option<&User>) -> Option<String> {
 /// `c:<index>` → the index of the pressed choice.
 fn choice_index(data: &str) -> Option<usize> {
     data.strip_prefix("c:")?.parse().ok()
+}
+
+/// Parses a webhook body (one update) into what the service does with it. A body that is not
+/// an update is an error; an update of a kind the service ignores is an empty [`Handled`].
+pub fn parse_update(body: &[u8]) -> Result<Handled, serde_json::Error> {
+    serde_json::from_slice::<Update>(body).map(|update| update.handle())
 }
 
 impl Update {

@@ -12,7 +12,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use super::api::{Api, TelegramError};
-use super::update::Update;
+use super::update::parse_update;
 use super::{TelegramConfig, poll};
 use crate::channel::Ingress;
 
@@ -80,11 +80,10 @@ async fn receive(State(state): State<WebhookState>, headers: HeaderMap, body: By
         tracing::warn!("Telegram webhook request without the right secret refused");
         return StatusCode::UNAUTHORIZED;
     }
-    let Ok(update) = serde_json::from_slice::<Update>(&body) else {
+    let Ok(handled) = parse_update(&body) else {
         tracing::warn!("Telegram webhook body is not an update");
         return StatusCode::BAD_REQUEST;
     };
-    let handled = update.handle();
     if let Some(inbound) = &handled.inbound
         && let Err(e) = state.ingress.receive(inbound).await
     {

@@ -17,7 +17,7 @@ mod webhook;
 use crate::config::ConfigError;
 
 pub use sender::WhatsAppSender;
-pub use webhook::{WEBHOOK_PATH, routes};
+pub use webhook::{Batch, Status, WEBHOOK_PATH, parse_notification, routes};
 
 /// Channel name stored with WhatsApp conversations and outbox rows.
 pub const CHANNEL: &str = "whatsapp";

@@ -101,6 +101,59 @@ struct Change {
     value: Value,
 }
 
+/// A delivery status Meta reported for a message Teduh sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    /// Meta's message id (`wamid...`), as returned when it was sent.
+    pub id: String,
+    /// `sent`, `delivered`, `read` or `failed`.
+    pub status: String,
+    /// For a failure, Meta's code and title.
+    pub error: Option<String>,
+}
+
+/// What one webhook delivery carries for our phone number.
+#[derive(Debug, Default, PartialEq)]
+pub struct Batch {
+    /// Messages of the kinds Teduh handles, in order.
+    pub messages: Vec<Inbound>,
+    /// Delivery statuses of our messages.
+    pub statuses: Vec<Status>,
+}
+
+/// Parses a (verified) webhook body. Changes for another phone number of the same Meta app, and
+/// entries of kinds Teduh does not handle, are left out; a body that is not JSON of the
+/// documented shape is an error.
+pub fn parse_notification(body: &[u8], phone_number_id: &str) -> Result<Batch, serde_json::Error> {
+    let notification: Notification = serde_json::from_slice(body)?;
+    let mut batch = Batch::default();
+    let changes = notification.entry.iter().flat_map(|e| &e.changes);
+    for change in changes.filter(|c| c.field.as_deref().is_none_or(|f| f == "messages")) {
+        let value = &change.value;
+        if value
+            .pointer("/metadata/phone_number_id")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n != phone_number_id)
+        {
+            // Another number of the same Meta app: not ours to answer.
+            tracing::debug!("WhatsApp webhook for another phone number id ignored");
+            continue;
+        }
+        for message in value.get("messages").and_then(Value::as_array).into_iter().flatten() {
+            match to_inbound(message) {
+                Some(inbound) => batch.messages.push(inbound),
+                None => tracing::debug!(
+                    kind = str_at(message, "/type").unwrap_or("?"),
+                    "WhatsApp message of an unhandled kind ignored"
+                ),
+            }
+        }
+        let statuses = value.get("statuses").and_then(Value::as_array).into_iter().flatten();
+        batch.statuses.extend(statuses.filter_map(to_status));
+    }
+    Ok(batch)
+}
+
 async fn receive(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let header = headers.get(SIGNATURE_HEADER).and_then(|h| h.to_str().ok());
     if hook.config.insecure_dev {
@@ -109,47 +162,31 @@ async fn receive(State(hook): State<Hook>, headers: HeaderMap, body: Bytes) -> S
         tracing::warn!(signed = header.is_some(), "WhatsApp webhook with a missing or bad signature refused");
         return StatusCode::UNAUTHORIZED;
     }
-    let notification: Notification = match serde_json::from_slice(&body) {
-        Ok(n) => n,
+    let batch = match parse_notification(&body, &hook.config.phone_number_id) {
+        Ok(batch) => batch,
         Err(e) => {
             tracing::warn!(line = e.line(), column = e.column(), "malformed WhatsApp webhook body");
             return StatusCode::BAD_REQUEST;
         }
     };
-    let changes = notification.entry.iter().flat_map(|e| &e.changes);
-    for change in changes.filter(|c| c.field.as_deref().is_none_or(|f| f == "messages")) {
-        let value = &change.value;
-        if let Some(number) = value.pointer("/metadata/phone_number_id").and_then(Value::as_str)
-            && number != hook.config.phone_number_id
-        {
-            // Another number of the same Meta app: not ours to answer.
-            tracing::debug!("WhatsApp webhook for another phone number id ignored");
-            continue;
+    for inbound in &batch.messages {
+        if let Err(e) = hook.ingress.receive(inbound).await {
+            tracing::warn!(error = %e, "WhatsApp message could not be stored; asking Meta to deliver again");
+            return StatusCode::SERVICE_UNAVAILABLE;
         }
-        for message in value.get("messages").and_then(Value::as_array).into_iter().flatten() {
-            let Some(inbound) = to_inbound(message) else {
-                tracing::debug!(
-                    kind = str_at(message, "/type").unwrap_or("?"),
-                    "WhatsApp message of an unhandled kind ignored"
-                );
-                continue;
-            };
-            if let Err(e) = hook.ingress.receive(&inbound).await {
-                tracing::warn!(error = %e, "WhatsApp message could not be stored; asking Meta to deliver again");
-                return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let runtime = hook.ingress.runtime();
+    for status in &batch.statuses {
+        let now = runtime.now_ms();
+        let error = status.error.as_deref();
+        match runtime.store().outbox_status(CHANNEL, &status.id, &status.status, error, now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(status = %status.status, "WhatsApp status for an unknown message ignored")
             }
-        }
-        for status in value.get("statuses").and_then(Value::as_array).into_iter().flatten() {
-            let Some((id, status, error)) = to_status(status) else { continue };
-            let now = hook.ingress.runtime().now_ms();
-            let store = hook.ingress.runtime().store();
-            match store.outbox_status(CHANNEL, id, status, error.as_deref(), now).await {
-                Ok(true) => {}
-                Ok(false) => tracing::debug!(status, "WhatsApp status for an unknown message ignored"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "WhatsApp status could not be stored; asking Meta to deliver again");
-                    return StatusCode::SERVICE_UNAVAILABLE;
-                }
+            Err(e) => {
+                tracing::warn!(error = %e, "WhatsApp status could not be stored; asking Meta to deliver again");
+                return StatusCode::SERVICE_UNAVAILABLE;
             }
         }
     }
@@ -214,7 +251,7 @@ fn to_inbound(message: &Value) -> Option<Inbound> {
 }
 
 /// One `statuses[]` entry: message id, status and, for a failure, the reason.
-fn to_status(status: &Value) -> Option<(&str, &str, Option<String>)> {
+fn to_status(status: &Value) -> Option<Status> {
     let id = str_at(status, "/id")?;
     let state =
         str_at(status, "/status").filter(|s| matches!(*s, "sent" | "delivered" | "read" | "failed"))?;
@@ -232,7 +269,7 @@ fn to_status(status: &Value) -> Option<(&str, &str, Option<String>)> {
         }
         reason
     });
-    Some((id, state, error))
+    Some(Status { id: id.to_string(), status: state.to_string(), error })
 }
 
 #[cfg(test)]

@@ -1,0 +1,25 @@
+-- People who use the HTTP API, with their API token as an argon2 hash, and the audit log of what
+-- they read and changed. Audit rows are only ever appended.
+CREATE TABLE users (
+    id           TEXT PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    role         TEXT NOT NULL,
+    provider_id  TEXT,
+    counselor_id TEXT,
+    token_id     TEXT NOT NULL UNIQUE,
+    token_hash   TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    revoked_at   INTEGER
+);
+
+CREATE TABLE audit_log (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      INTEGER NOT NULL,
+    actor   TEXT NOT NULL,
+    role    TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    subject TEXT,
+    outcome TEXT NOT NULL,
+    detail  TEXT
+);
+CREATE INDEX audit_log_at ON audit_log (at);

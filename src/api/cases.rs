@@ -1,0 +1,245 @@
+//! Cases: list, read one with its timeline, add a note, export for SIMFONI PPA.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::auth::Caller;
+use super::{ApiError, ApiState, Outcome};
+use crate::access::User;
+use crate::case::time::period;
+use crate::limits::MAX_TEXT_CHARS;
+use crate::store::{CaseEvent, CaseFilter, CaseRow};
+
+/// Most cases one list returns.
+const MAX_LIST: i64 = 1000;
+
+/// A case as the API shows it: never the survivor's address.
+#[derive(Debug, Serialize)]
+pub struct CaseView {
+    code: String,
+    status: String,
+    priority: String,
+    category: Option<String>,
+    region_code: Option<String>,
+    provider_id: Option<String>,
+    accepted_by: Option<String>,
+    created_at: i64,
+    /// Structured fields (kind of violence, age group, ...).
+    fields: Value,
+    /// Whether she can still be reached (false once she withdrew contact).
+    reachable: bool,
+}
+
+impl CaseView {
+    fn new(case: CaseRow, created_at: i64) -> Self {
+        let fields = case.fields.as_deref().and_then(|f| serde_json::from_str(f).ok()).unwrap_or(Value::Null);
+        Self {
+            reachable: case.conversation_id.is_some(),
+            code: case.code,
+            status: case.status,
+            priority: case.priority,
+            category: case.category,
+            region_code: case.region_code,
+            provider_id: case.provider_id,
+            accepted_by: case.accepted_by,
+            created_at,
+            fields,
+        }
+    }
+}
+
+/// Filters of `GET /api/v1/cases`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    priority: Option<String>,
+    provider: Option<String>,
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    tz: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `from`/`to` as local days in `tz` (default WIB), either may be left out.
+fn optional_period(
+    from: Option<&str>,
+    to: Option<&str>,
+    tz: Option<&str>,
+) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let tz = tz.unwrap_or("WIB");
+    let bad = |e: crate::case::time::PeriodError| ApiError::BadRequest(e.to_string());
+    match (from, to) {
+        (None, None) => Ok((None, None)),
+        (Some(f), Some(t)) => period(f, t, tz).map(|(a, b, _)| (Some(a), Some(b))).map_err(bad),
+        (Some(f), None) => period(f, f, tz).map(|(a, _, _)| (Some(a), None)).map_err(bad),
+        (None, Some(t)) => period(t, t, tz).map(|(_, b, _)| (None, Some(b))).map_err(bad),
+    }
+}
+
+/// The provider a list is limited to: her own unless she is an admin, who may choose.
+async fn scope(
+    state: &ApiState,
+    user: &User,
+    asked: Option<String>,
+    action: &str,
+) -> Result<Option<String>, ApiError> {
+    match (user.provider_scope(), asked) {
+        (None, asked) => Ok(asked),
+        (Some(own), Some(asked)) if asked != own => {
+            state.audit(user, action, Some(&asked), Outcome::Denied, None).await?;
+            Err(ApiError::Forbidden)
+        }
+        (Some(own), _) => Ok(Some(own.to_string())),
+    }
+}
+
+/// `GET /api/v1/cases`: newest first, within her provider unless she is an admin.
+pub async fn list(
+    State(state): State<ApiState>,
+    Caller(user): Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let provider = scope(&state, &user, query.provider.clone(), "cases.list").await?;
+    let (from, to) = optional_period(query.from.as_deref(), query.to.as_deref(), query.tz.as_deref())?;
+    let filter = CaseFilter {
+        status: query.status,
+        priority: query.priority,
+        provider,
+        category: query.kind,
+        from,
+        to,
+        limit: query.limit.unwrap_or(100).clamp(1, MAX_LIST),
+    };
+    let rows = state.store.list_cases(&filter).await?;
+    let detail = format!(
+        "status={};priority={};provider={};kind={};count={}",
+        filter.status.as_deref().unwrap_or("*"),
+        filter.priority.as_deref().unwrap_or("*"),
+        filter.provider.as_deref().unwrap_or("*"),
+        filter.category.as_deref().unwrap_or("*"),
+        rows.len()
+    );
+    state.audit(&user, "cases.list", None, Outcome::Ok, Some(detail)).await?;
+    let cases: Vec<CaseView> = rows.into_iter().map(|(case, at)| CaseView::new(case, at)).collect();
+    Ok(Json(serde_json::json!({ "cases": cases })))
+}
+
+/// The case `code` if she may see it; an attempt on another provider's case is audited.
+async fn visible_case(
+    state: &ApiState,
+    user: &User,
+    code: &str,
+    action: &str,
+) -> Result<(CaseRow, i64), ApiError> {
+    let code = code.trim().to_uppercase();
+    let Some(case) = state.store.case_by_code(&code).await? else {
+        return Err(ApiError::NotFound(format!("case {code}")));
+    };
+    let Some(found) = state.store.case_by_id(&case.id).await? else {
+        return Err(ApiError::NotFound(format!("case {code}")));
+    };
+    if !user.sees_provider(case.provider_id.as_deref()) {
+        state.audit(user, action, Some(&code), Outcome::Denied, None).await?;
+        return Err(ApiError::Forbidden);
+    }
+    Ok(found)
+}
+
+#[derive(Debug, Serialize)]
+struct EventView {
+    at: i64,
+    kind: String,
+    detail: Option<String>,
+}
+
+impl From<CaseEvent> for EventView {
+    fn from(e: CaseEvent) -> Self {
+        Self { at: e.at, kind: e.kind, detail: e.detail }
+    }
+}
+
+/// `GET /api/v1/cases/{code}`: the case and its timeline (with counselors' notes).
+pub async fn one(
+    State(state): State<ApiState>,
+    Caller(user): Caller,
+    Path(code): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (case, created_at) = visible_case(&state, &user, &code, "case.read").await?;
+    let events: Vec<EventView> =
+        state.store.case_events(&case.id).await?.into_iter().map(EventView::from).collect();
+    let view = CaseView::new(case, created_at);
+    state.audit(&user, "case.read", Some(&view.code), Outcome::Ok, None).await?;
+    Ok(Json(serde_json::json!({ "case": view, "timeline": events })))
+}
+
+/// Body of `POST /api/v1/cases/{code}/notes`.
+#[derive(Debug, Deserialize)]
+pub struct NoteBody {
+    text: String,
+}
+
+/// `POST /api/v1/cases/{code}/notes`: a counselor's note on the timeline (sealed at rest).
+pub async fn add_note(
+    State(state): State<ApiState>,
+    Caller(user): Caller,
+    Path(code): Path<String>,
+    Json(body): Json<NoteBody>,
+) -> Result<Response, ApiError> {
+    let text = body.text.trim();
+    if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApiError::BadRequest(format!("a note is 1 to {MAX_TEXT_CHARS} characters")));
+    }
+    let (case, _) = visible_case(&state, &user, &code, "case.note").await?;
+    // Audited first: if the note cannot be recorded as hers, it is not written.
+    state.audit(&user, "case.note", Some(&case.code), Outcome::Ok, None).await?;
+    state.store.add_case_event(&case.id, state.clock.now_ms(), "note", Some(text)).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(serde_json::json!({ "ok": true }))).into_response())
+}
+
+/// Parameters of `GET /api/v1/cases/export.csv`.
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    from: String,
+    to: String,
+    tz: Option<String>,
+    provider: Option<String>,
+    columns: Option<String>,
+}
+
+/// `GET /api/v1/cases/export.csv`: the CLI's SIMFONI PPA export, for supervisors (their
+/// provider) and admins.
+pub async fn export(
+    State(state): State<ApiState>,
+    Caller(user): Caller,
+    Query(query): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let tz = query.tz.as_deref().unwrap_or("WIB");
+    let (from, to, offset) =
+        period(&query.from, &query.to, tz).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let provider = scope(&state, &user, query.provider.clone(), "cases.export").await?;
+    if let Some(p) = &provider
+        && !user.manages_provider(p)
+    {
+        state.audit(&user, "cases.export", Some(p), Outcome::Denied, None).await?;
+        return Err(ApiError::Forbidden);
+    }
+    let columns: Vec<String> = query
+        .columns
+        .as_deref()
+        .map(|c| c.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    let mut records = state.store.cases_between(from, to).await?;
+    if let Some(p) = &provider {
+        records.retain(|r| r.case.provider_id.as_deref() == Some(p.as_str()));
+    }
+    let csv = crate::case::export::export_csv(&records, &state.directory, &columns, offset)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let detail = format!("from={};to={};tz={tz};count={}", query.from, query.to, records.len());
+    state.audit(&user, "cases.export", provider.as_deref(), Outcome::Ok, Some(detail)).await?;
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
+}

@@ -1,0 +1,139 @@
+//! The counselor and admin HTTP API under `/api/v1`: JSON, bearer tokens, every case read and
+//! change written to the audit log.
+//!
+//! Errors are `{"error": {"code": "...", "message": "..."}}` with the matching status.
+
+mod audit;
+mod auth;
+mod cases;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::access::{AuditEntry, User};
+use crate::clock::Clock;
+use crate::directory::Directory;
+use crate::store::{Store, StoreError};
+
+pub use auth::TokenCache;
+
+/// Shared state of the API handlers.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// Database.
+    pub store: Store,
+    /// Time of audit rows and notes.
+    pub clock: Arc<dyn Clock>,
+    /// Providers, for names in exports.
+    pub directory: Arc<Directory>,
+    /// Tokens whose hash was verified recently.
+    pub tokens: TokenCache,
+}
+
+impl ApiState {
+    /// State over `store`, with an empty token cache.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, directory: Arc<Directory>) -> Self {
+        Self { store, clock, directory, tokens: TokenCache::default() }
+    }
+
+    /// Writes an audit row for `user`; a failure to write it fails the request, so nothing is
+    /// read or changed unrecorded.
+    async fn audit(
+        &self,
+        user: &User,
+        action: &str,
+        subject: Option<&str>,
+        outcome: Outcome,
+        detail: Option<String>,
+    ) -> Result<(), ApiError> {
+        let entry = AuditEntry {
+            at: self.clock.now_ms(),
+            actor: user.name.clone(),
+            role: user.role.as_str().to_string(),
+            action: action.to_string(),
+            subject: subject.map(str::to_string),
+            outcome: outcome.as_str().to_string(),
+            detail,
+        };
+        self.store.audit(&entry).await.map_err(ApiError::Store)
+    }
+}
+
+/// Whether an audited request was allowed.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Ok,
+    Denied,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No token, or one that is wrong or revoked.
+    #[error("a valid API token is required (Authorization: Bearer tdh_...)")]
+    Unauthorized,
+    /// The role does not allow it.
+    #[error("your role does not allow this")]
+    Forbidden,
+    /// No such thing (or not one the caller may know of).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request is not valid.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The database failed; the request can be retried.
+    #[error("storage unavailable")]
+    Store(#[from] StoreError),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Store(e) => {
+                tracing::warn!(error = %e, "API request failed in storage");
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+        };
+        let body = Json(json!({ "error": { "code": code, "message": self.to_string() } }));
+        let mut response = (status, body).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// The API routes.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/v1/me", get(auth::me))
+        .route("/api/v1/cases", get(cases::list))
+        .route("/api/v1/cases/export.csv", get(cases::export))
+        .route("/api/v1/cases/{code}", get(cases::one))
+        .route("/api/v1/cases/{code}/notes", post(cases::add_note))
+        .route("/api/v1/audit", get(audit::list))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("endpoint".into())
+}

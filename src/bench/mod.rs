@@ -1,0 +1,299 @@
+//! `teduh bench`: a load generator against a real `teduh serve` process on 127.0.0.1.
+//!
+//! The bench starts the server as a child process (SQLite in a temporary directory, or the
+//! PostgreSQL and Redis it is given), with the generic SMS gateway pointed at a fake gateway it
+//! serves itself, so every reply is timed when it arrives at the "provider". Synthetic people
+//! walk the shipped menus with signed webhooks, each waiting for her reply and a think time
+//! before the next message; one emergency at a time runs alongside, timed from her last answer
+//! to the counselor's notice. Everything is bounded in users and seconds.
+
+mod fake;
+mod report;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub use report::Report;
+
+use fake::Gateway;
+
+/// The gateway's shared secret between the bench and its server.
+const SECRET: &str = "bench-gateway-secret-0123456789";
+/// Kota Palu's primary counselor's SMS number in providers/example.yaml.
+const COUNSELOR: &str = "+6281200000201";
+/// No further part of a reply for this long: she has it all (parts come a second apart).
+const QUIET: Duration = Duration::from_millis(1_200);
+const MENU: &[&str] = &["halo", "1", "menu", "2", "menu", "3", "menu"];
+const EMERGENCY: &[&str] = &["darurat", "tidak", "kota palu", "1", "tidak", "tidak"];
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Concurrent people walking the menus.
+    pub users: usize,
+    /// How long the load runs.
+    pub duration: Duration,
+    /// Pause between a reply and her next message.
+    pub think: Duration,
+    /// PostgreSQL instead of SQLite (a fresh schema is made and dropped).
+    pub database_url: Option<String>,
+    /// Redis for the server's coordination.
+    pub redis_url: Option<String>,
+}
+
+/// Why the bench could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// Something around the server failed.
+    #[error("{0}")]
+    Setup(String),
+}
+
+fn setup(e: impl std::fmt::Display) -> BenchError {
+    BenchError::Setup(e.to_string())
+}
+
+/// The peak and current resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+    schema: Option<(String, String)>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the bench and returns its numbers.
+pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
+    let gateway = Gateway::start().await.map_err(setup)?;
+    let mut server = start_server(options, &gateway).await?;
+    let mut report = Report::new(options);
+    report.startup = server.startup;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    report.idle_rss_kib = rss_kib(server.inner.child.id()).1;
+
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(setup)?;
+    let deadline = Instant::now() + options.duration;
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut people = tokio::task::JoinSet::new();
+    for n in 0..options.users {
+        let (gateway, http, accepted) = (gateway.clone(), http.clone(), accepted.clone());
+        let base = server.inner.base.clone();
+        let think = options.think;
+        people.spawn(async move {
+            // Spread the first messages over one think time, as people arrive.
+            tokio::time::sleep(think.mul_f64(n as f64 / 1000.0 % 1.0)).await;
+            let number = format!("+62899{n:07}");
+            let inbox = gateway.subscribe(&number);
+            let mut latencies = Vec::new();
+            let mut step = 0usize;
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                if !post(&http, &base, &number, MENU[step % MENU.len()]).await {
+                    continue;
+                }
+                accepted.fetch_add(1, Ordering::Relaxed);
+                if let Some(arrived) = inbox.next_after(sent, Duration::from_secs(20)).await {
+                    latencies.push(arrived.duration_since(sent));
+                }
+                // She reads the whole reply (its parts come a second apart), then thinks.
+                while inbox.next_after(Instant::now(), QUIET).await.is_some() {}
+                step += 1;
+                tokio::time::sleep(think.saturating_sub(QUIET)).await;
+            }
+            latencies
+        });
+    }
+    let emergencies = {
+        let (gateway, http) = (gateway.clone(), http.clone());
+        let base = server.inner.base.clone();
+        tokio::spawn(async move { emergencies(&gateway, &http, &base, deadline).await })
+    };
+    while let Some(latencies) = people.join_next().await {
+        report.latencies.extend(latencies.map_err(setup)?);
+    }
+    report.elapsed = started.elapsed();
+    report.accepted = accepted.load(Ordering::Relaxed);
+    report.emergency = emergencies.await.map_err(setup)?;
+    report.peak_rss_kib = rss_kib(server.inner.child.id()).0;
+    server.stop().await;
+    Ok(report)
+}
+
+/// Signs and posts one inbound SMS; whether it was accepted.
+async fn post(http: &reqwest::Client, base: &str, from: &str, text: &str) -> bool {
+    let body =
+        serde_json::json!({ "id": uuid::Uuid::new_v4().to_string(), "from": from, "text": text }).to_string();
+    let signature = crate::channel::sms::gateway_signature(SECRET, body.as_bytes());
+    let response = http
+        .post(format!("{base}{}", crate::channel::sms::GATEWAY_PATH))
+        .header("content-type", "application/json")
+        .header("x-teduh-signature", signature)
+        .body(body)
+        .send()
+        .await;
+    matches!(response, Ok(r) if r.status().is_success())
+}
+
+/// One emergency after another until `deadline`: each answers every question as soon as it
+/// comes, and is timed from her last answer to the counselor's notice.
+async fn emergencies(
+    gateway: &Gateway,
+    http: &reqwest::Client,
+    base: &str,
+    deadline: Instant,
+) -> Vec<Duration> {
+    let counselor = gateway.subscribe(COUNSELOR);
+    let mut times = Vec::new();
+    let mut n = 0usize;
+    while Instant::now() + Duration::from_secs(5) < deadline {
+        let number = format!("+62898{n:07}");
+        n += 1;
+        let inbox = gateway.subscribe(&number);
+        let mut last = Instant::now();
+        for line in EMERGENCY {
+            last = Instant::now();
+            if !post(http, base, &number, line).await {
+                break;
+            }
+            // Her reply (the last answer's may come after the notice, so it is not awaited).
+            if *line != EMERGENCY[EMERGENCY.len() - 1] {
+                let _ = inbox.next_after(last, Duration::from_secs(20)).await;
+            }
+        }
+        if let Some(notice) = counselor.next_after(last, Duration::from_secs(20)).await {
+            times.push(notice.duration_since(last));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    times
+}
+
+struct Started {
+    inner: Server,
+    startup: Duration,
+}
+
+impl Started {
+    async fn stop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.inner.child.id().to_string()).status();
+        for _ in 0..100 {
+            if matches!(self.inner.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if let Some((url, schema)) = self.inner.schema.take() {
+            drop_schema(&url, &schema).await;
+        }
+    }
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    use sqlx::Connection;
+    if let Ok(mut conn) = sqlx::PgConnection::connect(url).await {
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).execute(&mut conn).await;
+    }
+}
+
+/// Prepares a database with the example providers and a round-the-clock roster, starts
+/// `teduh serve` and waits until it is ready; the start-up time is from spawn to ready.
+async fn start_server(options: &BenchOptions, gateway: &Gateway) -> Result<Started, BenchError> {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().map_err(setup)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").map_err(setup)?.local_addr().map_err(setup)?.port();
+    let mut schema = None;
+    let database_url = match &options.database_url {
+        Some(url) => {
+            let name = format!("bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+            let mut conn = sqlx::PgConnection::connect(url).await.map_err(setup)?;
+            sqlx::query(&format!("CREATE SCHEMA \"{name}\"")).execute(&mut conn).await.map_err(setup)?;
+            let sep = if url.contains('?') { '&' } else { '?' };
+            schema = Some((url.clone(), name.clone()));
+            format!("{url}{sep}options=-c%20search_path%3D{name}")
+        }
+        None => format!("sqlite:{}", dir.path().join("bench.db").display()),
+    };
+    let exe = std::env::current_exe().map_err(setup)?;
+    let keys = crate::vault::Keyring::generate_text();
+    let prefix = format!("teduh-bench-{}", uuid::Uuid::new_v4().simple());
+    let command = |args: &[&str]| {
+        let mut c = Command::new(&exe);
+        c.args(args)
+            .env("DATABASE_URL", &database_url)
+            .env("TEDUH_KEYS", &keys)
+            .env("TEDUH_DATA_DIR", dir.path())
+            .env("TEDUH_BIND", format!("127.0.0.1:{port}"))
+            .env("SMS_GATEWAY_URL", format!("{}/send", gateway.base()))
+            .env("SMS_GATEWAY_SECRET", SECRET)
+            .env("SMS_RATE", "10000")
+            .env("TEDUH_FLOOD_PER_MINUTE", "0")
+            .env("TEDUH_REDIS_PREFIX", &prefix)
+            .env("RUST_LOG", "warn")
+            .env_remove("TEDUH_CONFIG")
+            .env_remove("TELEGRAM_BOT_TOKEN")
+            .env_remove("WHATSAPP_ACCESS_TOKEN")
+            .env_remove("TWILIO_ACCOUNT_SID");
+        match &options.redis_url {
+            Some(url) => c.env("REDIS_URL", url),
+            None => c.env_remove("REDIS_URL"),
+        };
+        c
+    };
+    let roster = dir.path().join("roster.csv");
+    std::fs::write(
+        &roster,
+        "provider,counselor,role,days,start,end\n\
+         uptd-ppa-palu,uptd-ppa-palu-k1,primary,mon-sun,00:00,12:00\n\
+         uptd-ppa-palu,uptd-ppa-palu-k1,primary,mon-sun,12:00,00:00\n",
+    )
+    .map_err(setup)?;
+    let roster = roster.display().to_string();
+    for args in [&["providers", "import", "providers/example.yaml"][..], &["roster", "import", &roster]] {
+        let out = command(args).output().map_err(setup)?;
+        if !out.status.success() {
+            return Err(BenchError::Setup(format!(
+                "teduh {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+    }
+    let spawned = Instant::now();
+    let child = command(&["serve"]).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().map_err(setup)?;
+    let base = format!("http://127.0.0.1:{port}");
+    let inner = Server { child, base: base.clone(), _dir: dir, schema };
+    let http = reqwest::Client::new();
+    loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return Ok(Started { inner, startup: spawned.elapsed() });
+        }
+        if spawned.elapsed() > Duration::from_secs(60) {
+            return Err(BenchError::Setup("the server was not ready within 60 s".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
