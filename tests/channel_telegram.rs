@@ -396,8 +396,13 @@ async fn webhook_conversation_from_first_message_to_a_menu_choice() {
         assert_eq!(sent[4].buttons().len(), 2);
 
         // The outbox knows every message as sent, under the id Telegram gave it.
-        let rows = h.pipeline.store.outbox_for("telegram", &chat.to_string()).await.expect("outbox");
-        assert_eq!(rows.len(), 5);
+        // The fake sees a send before the dispatcher records it, so wait for the records.
+        let rows = eventually(5, || async {
+            let rows = h.pipeline.store.outbox_for("telegram", &chat.to_string()).await.ok()?;
+            (rows.len() == 5 && rows.iter().all(|r| r.status != "sending")).then_some(rows)
+        })
+        .await
+        .expect("five settled outbox rows");
         for (row, call) in rows.iter().zip(&sent) {
             assert_eq!(row.status, "sent");
             assert_eq!(row.provider_message_id, call.message_id.map(|id| id.to_string()));

@@ -128,7 +128,13 @@ async fn temporary_failures_are_retried_and_permanent_ones_recorded() {
     let p = common::Pipeline::start(vec![rec.clone()]).await;
     p.ingress.receive(&text("test", "c", "c1", "halo")).await.unwrap();
     until_sent(&rec, "c", 2).await;
-    let rows = p.store.outbox_for("test", "c").await.unwrap();
+    // The recorder sees a send before the dispatcher records it, so wait for the record.
+    let rows = common::eventually(5, || async {
+        let rows = p.store.outbox_for("test", "c").await.ok()?;
+        (rows.first()?.status != "sending").then_some(rows)
+    })
+    .await
+    .expect("the first row settles");
     assert_eq!(rows[0].status, "sent");
     assert_eq!(rows[0].attempts, 2, "one failure, one success");
     assert_eq!(rows[0].provider_message_id.as_deref(), Some(format!("p{}", rows[0].id).as_str()));
@@ -136,7 +142,13 @@ async fn temporary_failures_are_retried_and_permanent_ones_recorded() {
     rec.script.lock().unwrap().push(Err(SendError::Permanent("bot was blocked by the user".into())));
     p.ingress.receive(&text("test", "d", "d1", "halo")).await.unwrap();
     until_sent(&rec, "d", 1).await;
-    let rows = p.store.outbox_for("test", "d").await.unwrap();
+    let rows = common::eventually(10, || async {
+        let rows = p.store.outbox_for("test", "d").await.ok()?;
+        (rows.len() >= 2 && rows[..2].iter().all(|r| r.status == "sent" || r.status == "failed"))
+            .then_some(rows)
+    })
+    .await
+    .expect("both rows settle");
     assert_eq!(rows[0].status, "failed");
     assert_eq!(rows[0].error.as_deref(), Some("bot was blocked by the user"));
     assert_eq!(rows[1].status, "sent", "the next message is still tried");
