@@ -80,6 +80,13 @@ enum Command {
         /// Redis for the server's coordination.
         #[arg(long)]
         redis_url: Option<String>,
+        /// Instead of people, drain a backlog of this many queued SMS (at most 1,000,000) and
+        /// check the pace against `--rate`.
+        #[arg(long)]
+        drain: Option<usize>,
+        /// The SMS rate (messages per second) the drained server is configured with.
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
     },
     /// Read the audit log (who read or changed which case, and when).
     Audit {
@@ -486,7 +493,18 @@ async fn run() -> anyhow::Result<ExitCode> {
             print!("{}", teduh::case::report::render(&teduh::case::report::response_times(&records)));
         }
         Command::Users { command } => users(&config, command).await?,
-        Command::Bench { users, seconds, think_ms, database_url, redis_url } => {
+        Command::Bench { drain: Some(messages), rate, database_url, redis_url, .. } => {
+            anyhow::ensure!((1..=1_000_000).contains(&messages), "--drain must be 1 to 1000000");
+            anyhow::ensure!(
+                rate.is_finite() && (1.0..=100_000.0).contains(&rate),
+                "--rate must be 1 to 100000"
+            );
+            let options = teduh::bench::DrainOptions { messages, rate, database_url, redis_url };
+            let report = teduh::bench::drain(&options).await?;
+            print!("{}", report.render());
+            anyhow::ensure!(report.passed(), "the drain missed its rate or went above it");
+        }
+        Command::Bench { users, seconds, think_ms, database_url, redis_url, drain: None, .. } => {
             anyhow::ensure!((1..=20_000).contains(&users), "--users must be 1 to 20000");
             anyhow::ensure!((1..=600).contains(&seconds), "--seconds must be 1 to 600");
             let options = teduh::bench::BenchOptions {

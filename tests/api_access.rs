@@ -94,6 +94,8 @@ async fn roles_limit_what_each_user_sees_and_every_case_read_is_audited() {
         assert_eq!(asked, StatusCode::FORBIDDEN);
 
         // The admin sees every provider's cases; an unknown code is a 404.
+        // The escalation worker moves the case from `new` to `escalating` after her reply.
+        w.until("the counselor is notified", |w| !w.telegram_to(PALU_K1).is_empty()).await;
         let (status, body) = get(&w, Some(&t.admin), "/api/v1/cases?status=escalating&priority=urgent").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(json_of(&body)["cases"].as_array().unwrap().len(), 1);

@@ -6,7 +6,7 @@ use std::process::Command;
 #[test]
 fn the_bench_drives_a_real_server_and_prints_its_numbers() {
     let out = Command::new(env!("CARGO_BIN_EXE_teduh"))
-        .args(["bench", "--users", "4", "--seconds", "6", "--think-ms", "1300"])
+        .args(["bench", "--users", "4", "--seconds", "8", "--think-ms", "1300"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("DATABASE_URL")
         .env_remove("TEDUH_CONFIG")

@@ -743,7 +743,11 @@ async fn long_replies_go_out_in_parts_and_resume_after_a_failed_part() {
     assert!(sent.last().unwrap().text().ends_with("1. Ya\n2. Tidak"));
 
     // Clearing a chat is not possible on SMS: nothing is sent, and that is fine.
-    let clear = outgoing(9002, her, OutgoingPayload::ClearChat { message_ids: vec!["SM1".into()] });
+    let clear = outgoing(
+        9002,
+        her,
+        OutgoingPayload::ClearChat { message_ids: vec!["SM1".into()], pending: Vec::new() },
+    );
     assert_eq!(h.sender.send(&clear).await, Ok(Default::default()));
     assert_eq!(h.fake.to(her).len(), sent.len() + 1);
     assert_eq!(h.sender.channel(), "sms");

@@ -659,7 +659,11 @@ async fn long_texts_split_and_long_choices_become_a_numbered_list() {
 
     // WhatsApp cannot delete what a business sent: clearing the chat sends nothing.
     let cleared = sender
-        .send(&outgoing(she, OutgoingPayload::ClearChat { message_ids: vec!["wamid.fake1".into()] }, recent))
+        .send(&outgoing(
+            she,
+            OutgoingPayload::ClearChat { message_ids: vec!["wamid.fake1".into()], pending: Vec::new() },
+            recent,
+        ))
         .await
         .unwrap();
     assert!(cleared.provider_ids.is_empty());

@@ -31,9 +31,10 @@ async fn three_instances_share_one_send_rate() {
         tasks.spawn(async move {
             let mut sent = Vec::new();
             while start.elapsed() < Duration::from_millis(1_500) {
-                match coord.take_token("telegram", 20.0, 1.0).await.unwrap() {
-                    wait if wait.is_zero() => sent.push(start.elapsed()),
-                    wait => tokio::time::sleep(wait).await,
+                let wait = coord.reserve_token("telegram", 20.0, 1.0).await.unwrap();
+                tokio::time::sleep(wait).await;
+                if start.elapsed() < Duration::from_millis(1_500) {
+                    sent.push(start.elapsed());
                 }
             }
             sent
@@ -67,10 +68,12 @@ async fn a_wake_up_reaches_every_instance_and_deliveries_are_remembered() {
     let (a, _) = instance(&prefix).await;
     let (b, b_wakers) = instance(&prefix).await;
     let (other, other_wakers) = instance(&common::unique_prefix("other")).await;
-    // The listeners wake everything once when they connect; take those wake-ups first.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The listeners wake everything once when they have subscribed; wait for those wake-ups,
+    // so both are listening before the test's own.
     for wakers in [&b_wakers, &other_wakers] {
-        let _ = tokio::time::timeout(Duration::from_millis(20), wakers.inbox.notified()).await;
+        tokio::time::timeout(Duration::from_secs(5), wakers.inbox.notified())
+            .await
+            .expect("the listener subscribed and woke its workers");
     }
     let b_inbox = b_wakers.inbox.notified();
     let other_inbox = other_wakers.inbox.notified();
@@ -96,6 +99,6 @@ async fn an_unreachable_redis_is_reported_not_fatal() {
     let coord =
         RedisCoord::connect("redis://127.0.0.1:1", "teduh-test-down", Wakers::default()).await.unwrap();
     assert!(coord.ping().await.is_err());
-    assert!(coord.take_token("telegram", 30.0, 1.0).await.is_err());
+    assert!(coord.reserve_token("telegram", 30.0, 1.0).await.is_err());
     assert!(coord.seen("k").await.is_err());
 }

@@ -41,7 +41,10 @@ async fn whatsapp_emergency_in_palu_reaches_telegram_counselors_relays_and_ends_
             w.telegram_to(PALU_K2).iter().any(|b| text(b).contains("sekarang Anda tangani"))
         })
         .await;
-        assert!(w.telegram.all().iter().any(|(m, _)| m == "answerCallbackQuery"));
+        w.until("the button press is acknowledged", |w| {
+            w.telegram.all().iter().any(|(m, _)| m == "answerCallbackQuery")
+        })
+        .await;
 
         // The primary's late accept loses and says who took it.
         let late = w.notice_code(PALU_K1);
@@ -193,8 +196,13 @@ async fn simultaneous_accepts_have_one_winner_and_the_other_is_told() {
         tokio::join!(w.telegram_text(PALU_K1, &t1), w.telegram_text(PALU_K2, &t2));
         let won = |chat| w.telegram_to(chat).iter().any(|b| text(b).contains("sekarang Anda tangani"));
         let lost = |chat| w.telegram_to(chat).iter().any(|b| text(b).contains("sudah diterima oleh"));
-        w.until("both hear back", |_| (won(PALU_K1) || lost(PALU_K1)) && (won(PALU_K2) || lost(PALU_K2)))
-            .await;
+        let told_her = |w: &World| {
+            w.whatsapp_to_survivor().iter().filter(|t| t.contains("telah menerima laporan Anda")).count()
+        };
+        w.until("both hear back and she is told", |w| {
+            (won(PALU_K1) || lost(PALU_K1)) && (won(PALU_K2) || lost(PALU_K2)) && told_her(w) >= 1
+        })
+        .await;
         assert!(won(PALU_K1) != won(PALU_K2), "exactly one owns the case");
         assert!(lost(PALU_K1) != lost(PALU_K2));
         let accepted = w.case_events().await.into_iter().filter(|(k, _)| k == "accepted").count();

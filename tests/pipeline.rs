@@ -56,7 +56,7 @@ impl Sender for Recorder {
             }
             let text = match &message.payload {
                 OutgoingPayload::Reply(r) => r.text.clone(),
-                OutgoingPayload::ClearChat { message_ids } => format!("<clear {}>", message_ids.len()),
+                OutgoingPayload::ClearChat { message_ids, .. } => format!("<clear {}>", message_ids.len()),
             };
             self.sent.lock().unwrap().push((message.contact.clone(), text));
             Ok(Receipt { provider_ids: vec![format!("p{}", message.id)] })
@@ -205,9 +205,13 @@ async fn sms_opt_out_words_are_honoured_and_recorded() {
     })
     .await;
     assert!(opted.is_some(), "the opt-out is recorded");
+    // The opt-out and the inbox row's end are two writes: wait for the second as well.
+    let done =
+        common::eventually(10, || async { p.store.pending_inbound(10).await.ok()?.is_empty().then_some(()) })
+            .await;
+    assert!(done.is_some(), "STOP is processed");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(rec.texts_to("+6281200000001").len(), 2, "no step and no reply to STOP");
-    assert_eq!(p.store.pending_inbound(10).await.unwrap().len(), 0);
     p.ingress.receive(&text("sms", "+6281200000001", "s3", "mulai")).await.unwrap();
     common::eventually(10, || async {
         let (_, out) = p.store.channel_contact("sms", "+6281200000001").await.unwrap();

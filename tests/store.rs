@@ -255,3 +255,40 @@ async fn unreadable_state_starts_over_instead_of_locking_her_out() {
 async fn unsupported_database_url_is_an_error() {
     assert!(matches!(Store::open("mysql://localhost/x").await, Err(StoreError::UnsupportedUrl)));
 }
+
+/// Quick exit while a reply is still on its way: the clear is queued before that reply's send is
+/// recorded, yet deletes it too (its provider id is looked up when the clear is claimed).
+async fn a_clear_deletes_a_message_still_in_flight_when_it_was_queued<F, Fut>(store: Store, _reopen: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Store>,
+{
+    use teduh::channel::OutgoingPayload;
+    use teduh::store::StepWrite;
+    let clock = Arc::new(ManualClock::new(5_000));
+    let rt = runtime(store.clone(), clock);
+    let write = StepWrite { outbox: true, ..StepWrite::default() };
+    rt.handle_with("telegram", "77", &Event::Start, None, &write).await.unwrap();
+    // The first reply goes out and is recorded; the second is claimed (on its way) but not yet.
+    let first = store.claim_outbox(6_000, 1, 20_000).await.unwrap();
+    assert_eq!(first.len(), 1);
+    store.outbox_sent(first[0].id, &["501".to_string()], 6_000).await.unwrap();
+    let second = store.claim_outbox(6_001, 10, 20_000).await.unwrap();
+    assert_eq!(second.len(), 1, "the chat's next message");
+
+    let conversation = store.conversation("telegram", "77").await.unwrap().unwrap();
+    store.commit_with(&conversation, &conversation.state, &[Effect::ClearChat], 6_002, &write).await.unwrap();
+    // The clear waits behind the message in flight; once that is recorded, the clear has both.
+    assert!(store.claim_outbox(6_003, 10, 20_000).await.unwrap().is_empty());
+    store.outbox_sent(second[0].id, &["502".to_string()], 6_004).await.unwrap();
+    let clear = store.claim_outbox(6_005, 10, 20_000).await.unwrap();
+    assert_eq!(clear.len(), 1);
+    match &clear[0].payload {
+        OutgoingPayload::ClearChat { message_ids, pending } => {
+            assert_eq!(message_ids, &["502".to_string(), "501".to_string()], "newest first");
+            assert!(pending.is_empty());
+        }
+        other => panic!("expected the clear, got {other:?}"),
+    }
+}
+on_both!(clear_in_flight, a_clear_deletes_a_message_still_in_flight_when_it_was_queued);

@@ -44,6 +44,8 @@ impl Inbox {
 pub struct Gateway {
     base: String,
     inboxes: Arc<Mutex<HashMap<String, Arc<Inbox>>>>,
+    /// Every arrival, once `record_all` was called (the drain needs them all).
+    all: Arc<Mutex<Option<Vec<Instant>>>>,
 }
 
 fn normalise(number: &str) -> String {
@@ -61,6 +63,9 @@ async fn send(
         inbox.arrivals.lock().unwrap_or_else(PoisonError::into_inner).push_back(at);
         inbox.notify.notify_one();
     }
+    if let Some(all) = gateway.all.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+        all.push(at);
+    }
     Json(serde_json::json!({ "ok": true }))
 }
 
@@ -69,7 +74,7 @@ impl Gateway {
     pub async fn start() -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
-        let gateway = Self { base, inboxes: Arc::default() };
+        let gateway = Self { base, inboxes: Arc::default(), all: Arc::default() };
         let app = Router::new().route("/send", post(send)).with_state(gateway.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -87,5 +92,22 @@ impl Gateway {
         let inbox = Arc::new(Inbox::default());
         self.inboxes.lock().unwrap_or_else(PoisonError::into_inner).insert(normalise(number), inbox.clone());
         inbox
+    }
+
+    /// Records every arrival from now on, whoever it is for.
+    pub fn record_all(&self) {
+        *self.all.lock().unwrap_or_else(PoisonError::into_inner) = Some(Vec::new());
+    }
+
+    /// How many arrivals were recorded.
+    pub fn recorded(&self) -> usize {
+        self.all.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map_or(0, Vec::len)
+    }
+
+    /// The recorded arrivals, in order.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        let mut all = self.all.lock().unwrap_or_else(PoisonError::into_inner).clone().unwrap_or_default();
+        all.sort_unstable();
+        all
     }
 }

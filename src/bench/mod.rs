@@ -7,6 +7,7 @@
 //! before the next message; one emergency at a time runs alongside, timed from her last answer
 //! to the counselor's notice. Everything is bounded in users and seconds.
 
+mod drain;
 mod fake;
 mod report;
 
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub use drain::{DrainOptions, DrainReport, run as drain};
 pub use report::Report;
 
 use fake::Gateway;
@@ -86,7 +88,7 @@ impl Drop for Server {
 /// Runs the bench and returns its numbers.
 pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
     let gateway = Gateway::start().await.map_err(setup)?;
-    let mut server = start_server(options, &gateway).await?;
+    let mut server = start_server(options, &gateway, 10_000.0, 0).await?;
     let mut report = Report::new(options);
     report.startup = server.startup;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -219,7 +221,12 @@ async fn drop_schema(url: &str, schema: &str) {
 
 /// Prepares a database with the example providers and a round-the-clock roster, starts
 /// `teduh serve` and waits until it is ready; the start-up time is from spawn to ready.
-async fn start_server(options: &BenchOptions, gateway: &Gateway) -> Result<Started, BenchError> {
+async fn start_server(
+    options: &BenchOptions,
+    gateway: &Gateway,
+    sms_rate: f64,
+    backlog: usize,
+) -> Result<Started, BenchError> {
     use sqlx::Connection;
     let dir = tempfile::tempdir().map_err(setup)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0").map_err(setup)?.local_addr().map_err(setup)?.port();
@@ -247,7 +254,7 @@ async fn start_server(options: &BenchOptions, gateway: &Gateway) -> Result<Start
             .env("TEDUH_BIND", format!("127.0.0.1:{port}"))
             .env("SMS_GATEWAY_URL", format!("{}/send", gateway.base()))
             .env("SMS_GATEWAY_SECRET", SECRET)
-            .env("SMS_RATE", "10000")
+            .env("SMS_RATE", sms_rate.to_string())
             .env("TEDUH_FLOOD_PER_MINUTE", "0")
             .env("TEDUH_REDIS_PREFIX", &prefix)
             .env("RUST_LOG", "warn")
@@ -279,6 +286,9 @@ async fn start_server(options: &BenchOptions, gateway: &Gateway) -> Result<Start
                 String::from_utf8_lossy(&out.stderr)
             )));
         }
+    }
+    if backlog > 0 {
+        drain::queue_backlog(&database_url, &keys, backlog).await?;
     }
     let spawned = Instant::now();
     let child = command(&["serve"]).stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().map_err(setup)?;

@@ -89,6 +89,11 @@ pub enum OutgoingPayload {
         /// Provider ids of messages sent to the chat recently, newest first.
         #[serde(default)]
         message_ids: Vec<String>,
+        /// Outbox rows to the chat still unsent when the clear was queued: they go out before
+        /// it (a chat's rows are sent in order), and their provider ids are added when the
+        /// clear is claimed, so a message on its way to her phone is deleted as well.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pending: Vec<i64>,
     },
 }
 

@@ -9,38 +9,29 @@ use super::{CoordError, CoordFuture, Coordination, Topic, Wakers};
 /// Most delivery keys remembered; the oldest half is forgotten when full.
 const MAX_SEEN: usize = 50_000;
 
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
 /// Coordination inside one process.
 #[derive(Debug)]
 pub struct Local {
     wakers: Wakers,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    /// Each schedule's theoretical arrival time, in seconds since `origin`.
+    schedules: Mutex<HashMap<String, f64>>,
+    origin: Instant,
     seen: Mutex<HashMap<String, Instant>>,
 }
 
 impl Local {
     /// Coordination that wakes `wakers` directly.
     pub fn new(wakers: Wakers) -> Self {
-        Self { wakers, buckets: Mutex::default(), seen: Mutex::default() }
+        Self { wakers, schedules: Mutex::default(), origin: Instant::now(), seen: Mutex::default() }
     }
 
-    fn take(&self, bucket: &str, per_second: f64, burst: f64) -> Duration {
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        let b = buckets.entry(bucket.to_string()).or_insert(Bucket { tokens: burst, at: now });
-        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * per_second).min(burst);
-        b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64((1.0 - b.tokens) / per_second.max(f64::MIN_POSITIVE))
-        }
+    fn reserve(&self, bucket: &str, per_second: f64, burst: f64) -> Duration {
+        let mut schedules = self.schedules.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = self.origin.elapsed().as_secs_f64();
+        let tat = schedules.get(bucket).copied();
+        let (tat, opens) = crate::dispatch::rate::reserve(tat, now, per_second, burst);
+        schedules.insert(bucket.to_string(), tat);
+        Duration::from_secs_f64((opens - now).max(0.0))
     }
 }
 
@@ -49,8 +40,8 @@ impl Coordination for Local {
         "local"
     }
 
-    fn take_token(&self, bucket: &str, per_second: f64, burst: f64) -> CoordFuture<'_, Duration> {
-        let wait = self.take(bucket, per_second, burst);
+    fn reserve_token(&self, bucket: &str, per_second: f64, burst: f64) -> CoordFuture<'_, Duration> {
+        let wait = self.reserve(bucket, per_second, burst);
         Box::pin(async move { Ok(wait) })
     }
 
@@ -86,13 +77,19 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_bucket_gives_its_burst_then_makes_callers_wait() {
+    async fn a_schedule_gives_its_burst_then_spaces_the_slots() {
         let local = Local::new(Wakers::default());
-        assert_eq!(local.take_token("t", 10.0, 2.0).await.unwrap(), Duration::ZERO);
-        assert_eq!(local.take_token("t", 10.0, 2.0).await.unwrap(), Duration::ZERO);
-        let wait = local.take_token("t", 10.0, 2.0).await.unwrap();
-        assert!(wait > Duration::from_millis(50) && wait <= Duration::from_millis(100), "{wait:?}");
-        assert_eq!(local.take_token("other", 10.0, 1.0).await.unwrap(), Duration::ZERO, "buckets are apart");
+        assert_eq!(local.reserve_token("t", 10.0, 2.0).await.unwrap(), Duration::ZERO);
+        assert_eq!(local.reserve_token("t", 10.0, 2.0).await.unwrap(), Duration::ZERO);
+        let third = local.reserve_token("t", 10.0, 2.0).await.unwrap();
+        assert!(third > Duration::from_millis(50) && third <= Duration::from_millis(100), "{third:?}");
+        let fourth = local.reserve_token("t", 10.0, 2.0).await.unwrap();
+        assert!(fourth > Duration::from_millis(150) && fourth <= Duration::from_millis(200), "{fourth:?}");
+        assert_eq!(
+            local.reserve_token("other", 10.0, 1.0).await.unwrap(),
+            Duration::ZERO,
+            "schedules are apart"
+        );
     }
 
     #[tokio::test]

@@ -86,9 +86,9 @@ pub trait Coordination: Send + Sync + std::fmt::Debug {
     /// `local` or `redis`.
     fn kind(&self) -> &'static str;
 
-    /// Takes one token from the shared bucket `bucket`, refilled at `per_second` up to `burst`;
-    /// `Duration::ZERO` when taken, else how long to wait before asking again.
-    fn take_token(&self, bucket: &str, per_second: f64, burst: f64) -> CoordFuture<'_, Duration>;
+    /// Reserves the next send slot of the shared schedule `bucket`, paced at `per_second` with
+    /// bursts of `burst`; returns how long until the slot opens (the slot is taken either way).
+    fn reserve_token(&self, bucket: &str, per_second: f64, burst: f64) -> CoordFuture<'_, Duration>;
 
     /// Wakes every instance's worker for `topic` (this one's included).
     fn notify(&self, topic: Topic) -> CoordFuture<'_, ()>;

@@ -1,4 +1,4 @@
-//! Coordination through Redis, for several instances: a token bucket per channel in a Lua
+//! Coordination through Redis, for several instances: a send schedule per channel in a Lua
 //! script on Redis' own clock, wake-ups over pub/sub, delivery keys with a day's expiry.
 //!
 //! Keys are `<prefix>:bucket:<channel>` and `<prefix>:seen:<keyed hash>`; the channel is
@@ -18,30 +18,22 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a delivery key is remembered.
 const SEEN_SECS: u64 = 86_400;
 
-/// Takes a token from the bucket `KEYS[1]` (rate `ARGV[1]` per second, capacity `ARGV[2]`);
-/// returns 0, or the milliseconds to wait. Redis' clock is the one every instance shares.
-const TAKE_TOKEN: &str = r"
-local rate = tonumber(ARGV[1])
+/// Reserves the next slot of the schedule `KEYS[1]` (paced at `ARGV[1]` per second, bursts of
+/// `ARGV[2]`): keeps its theoretical arrival time in microseconds and returns the microseconds
+/// until the slot opens. Redis' clock is the one every instance shares.
+const RESERVE_TOKEN: &str = r"
+local pace = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local s = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(s[1])
-local at = tonumber(s[2])
-if tokens == nil or at == nil then
-  tokens = burst
-  at = now
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = 1000000 / pace
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if tat == nil or tat < now then
+  tat = now
 end
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
-local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-else
-  wait = math.ceil((1 - tokens) * 1000 / rate)
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
-redis.call('PEXPIRE', KEYS[1], 60000)
-return wait
+local opens = math.max(now, tat - (burst - 1) * interval)
+redis.call('SET', KEYS[1], string.format('%.0f', tat + interval), 'PX', 60000)
+return math.floor(opens - now)
 ";
 
 fn unavailable(e: impl std::fmt::Display) -> CoordError {
@@ -53,7 +45,7 @@ fn unavailable(e: impl std::fmt::Display) -> CoordError {
 pub struct RedisCoord {
     connection: ConnectionManager,
     prefix: String,
-    take_token: Arc<Script>,
+    reserve_token: Arc<Script>,
     listener: Arc<tokio::task::JoinHandle<()>>,
 }
 
@@ -87,7 +79,7 @@ impl RedisCoord {
         let this = Self {
             connection,
             prefix: prefix.to_string(),
-            take_token: Arc::new(Script::new(TAKE_TOKEN)),
+            reserve_token: Arc::new(Script::new(RESERVE_TOKEN)),
             listener: Arc::new(listener),
         };
         if let Err(e) = this.ping().await {
@@ -141,19 +133,19 @@ impl Coordination for RedisCoord {
         "redis"
     }
 
-    fn take_token(&self, bucket: &str, per_second: f64, burst: f64) -> CoordFuture<'_, Duration> {
+    fn reserve_token(&self, bucket: &str, per_second: f64, burst: f64) -> CoordFuture<'_, Duration> {
         let key = format!("{}:bucket:{bucket}", self.prefix);
         Box::pin(async move {
             let mut connection = self.connection();
             let wait: u64 = self
-                .take_token
+                .reserve_token
                 .key(key)
                 .arg(per_second)
                 .arg(burst)
                 .invoke_async(&mut connection)
                 .await
                 .map_err(unavailable)?;
-            Ok(Duration::from_millis(wait))
+            Ok(Duration::from_micros(wait))
         })
     }
 

@@ -138,6 +138,8 @@ const INSERT_OUTBOX: &str = "INSERT INTO outbox (channel, contact_key, conversat
      VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6, $7)";
 const RECENT_SENT: &str = "SELECT provider_message_id FROM outbox WHERE channel = $1 AND contact_key = $2 \
      AND status IN ('sent', 'delivered', 'read') AND updated_at >= $3 ORDER BY id DESC";
+const UNSENT: &str = "SELECT id FROM outbox WHERE channel = $1 AND contact_key = $2 \
+     AND status IN ('queued', 'sending') ORDER BY id DESC";
 /// Telegram lets a bot delete its messages in a private chat for 48 hours.
 const CLEARABLE_MS: i64 = 48 * 3600 * 1000;
 
@@ -285,6 +287,13 @@ impl Store {
                 exec!(tx, "INSERT INTO attachments (conversation_id, channel, kind, reference, received_at) \
                     VALUES ($1, $2, $3, $4, $5)", &id, channel, kind, reference, now_ms);
             }
+            // Sends still unsent before this step: a clear deletes them once they are out, but
+            // not what this step itself says (the neutral goodbye stays).
+            let unsent: Vec<i64> = if write.outbox && effects.contains(&Effect::ClearChat) {
+                sqlx::query_scalar(UNSENT).bind(channel).bind(contact).fetch_all(&mut *tx).await?
+            } else {
+                Vec::new()
+            };
             // The case this step is working on: effects after an `open_case` refer to it.
             let mut current_case: Option<String> = None;
             for (index, effect) in effects.iter().enumerate() {
@@ -395,7 +404,8 @@ impl Store {
                             .flatten()
                             .flat_map(|ids| ids.split(',').map(str::to_string).collect::<Vec<_>>())
                             .collect();
-                        let payload = self.seal(&outgoing_json(&OutgoingPayload::ClearChat { message_ids }));
+                        let clear = OutgoingPayload::ClearChat { message_ids, pending: unsent.clone() };
+                        let payload = self.seal(&outgoing_json(&clear));
                         exec!(tx, INSERT_OUTBOX, channel, contact, &id, lane::URGENT, &payload, now_ms, sealed_contact);
                     }
                     Effect::Send(_) | Effect::ClearChat | Effect::Ended => {}

@@ -98,10 +98,9 @@ impl Store {
             super::Db::Postgres(_) => PG,
             super::Db::Sqlite(_) => SQLITE,
         };
-        let mut ids: Vec<i64> = on_pool!(self, pool => {
+        let ids: Vec<i64> = on_pool!(self, pool => {
             sqlx::query_scalar(sql).bind(now_ms + lease_ms).bind(now_ms).bind(limit).fetch_all(pool).await?
         });
-        ids.sort_unstable();
         self.inbound_rows(&ids).await
     }
 
@@ -117,28 +116,36 @@ impl Store {
     }
 
     async fn inbound_rows(&self, ids: &[i64]) -> Result<Vec<PendingInbound>, StoreError> {
-        type Row5 = (i64, String, Option<String>, Option<String>, Option<String>, String);
-        let mut rows: Vec<Row5> = Vec::with_capacity(ids.len());
-        for id in ids {
-            let row = on_pool!(self, pool => {
-                sqlx::query("SELECT id, channel, provider_id, contact_sealed, lang_hint, payload FROM inbound WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(pool)
-                    .await?
-                    .map(|r| -> Result<Row5, sqlx::Error> {
-                        Ok((
-                            r.try_get("id")?,
-                            r.try_get("channel")?,
-                            r.try_get("provider_id")?,
-                            r.try_get("contact_sealed")?,
-                            r.try_get("lang_hint")?,
-                            r.try_get("payload")?,
-                        ))
-                    })
-                    .transpose()?
-            });
-            rows.extend(row);
+        type Row6 = (i64, String, Option<String>, Option<String>, Option<String>, String);
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
+        let sql = format!(
+            "SELECT id, channel, provider_id, contact_sealed, lang_hint, payload FROM inbound \
+             WHERE id IN ({}) ORDER BY id",
+            super::placeholders(1, ids.len())
+        );
+        let rows: Vec<Row6> = on_pool!(self, pool => {
+            let mut query = sqlx::query(&sql);
+            for id in ids {
+                query = query.bind(id);
+            }
+            query
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| -> Result<Row6, sqlx::Error> {
+                    Ok((
+                        r.try_get("id")?,
+                        r.try_get("channel")?,
+                        r.try_get("provider_id")?,
+                        r.try_get("contact_sealed")?,
+                        r.try_get("lang_hint")?,
+                        r.try_get("payload")?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        });
         rows.into_iter()
             .map(|(id, channel, provider_id, contact, lang_hint, payload)| {
                 let payload = self.unseal(&payload)?;

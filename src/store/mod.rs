@@ -258,3 +258,8 @@ impl Store {
         on_pool!(self, pool => pool.close().await)
     }
 }
+
+/// `$start, $start+1, ...` for `count` bound values (both databases number their parameters).
+pub(crate) fn placeholders(start: usize, count: usize) -> String {
+    (start..start + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}

@@ -72,7 +72,7 @@ where
 {
     // The payload is sealed: the caller opens and parses it (`Store::opened`).
     let payload: String = r.try_get("payload")?;
-    let parsed = OutgoingPayload::ClearChat { message_ids: Vec::new() };
+    let parsed = OutgoingPayload::ClearChat { message_ids: Vec::new(), pending: Vec::new() };
     Ok((
         OutboxRow {
             id: r.try_get("id")?,
@@ -114,43 +114,78 @@ impl Store {
             super::Db::Postgres(_) => PG,
             super::Db::Sqlite(_) => SQLITE,
         };
-        let mut ids: Vec<i64> = on_pool!(self, pool => {
+        let ids: Vec<i64> = on_pool!(self, pool => {
             sqlx::query_scalar(sql).bind(now_ms + lease_ms).bind(now_ms).bind(now_ms).bind(limit).fetch_all(pool).await?
         });
-        ids.sort_unstable();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let found = on_pool!(self, pool => {
-                let r = sqlx::query(&format!(
-                    "SELECT o.{}, o.lane, c.last_inbound_at FROM outbox o LEFT JOIN channel_contacts c \
-                     ON c.channel = o.channel AND c.contact_key = o.contact_key WHERE o.id = $1",
-                    COLUMNS.replace(", ", ", o.")
-                ))
-                .bind(id)
-                .fetch_optional(pool)
-                .await?;
-                match r {
-                    Some(r) => {
-                        let last: Option<i64> = r.try_get("last_inbound_at")?;
-                        Some((row(r)?, last))
-                    }
-                    None => None,
-                }
-            });
-            if let Some((raw, last_inbound_at)) = found {
-                let row = self.opened(raw)?;
-                out.push(Outgoing {
-                    id: row.id,
-                    channel: row.channel,
-                    contact: row.contact,
-                    payload: row.payload,
-                    last_inbound_at,
-                    now_ms,
-                    attempts: row.attempts,
-                });
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One read for the whole claim: a query per row halves what a busy dispatcher sends.
+        let sql = format!(
+            "SELECT o.{}, o.lane, c.last_inbound_at FROM outbox o LEFT JOIN channel_contacts c \
+             ON c.channel = o.channel AND c.contact_key = o.contact_key WHERE o.id IN ({}) ORDER BY o.id",
+            COLUMNS.replace(", ", ", o."),
+            super::placeholders(1, ids.len())
+        );
+        let found = on_pool!(self, pool => {
+            let mut query = sqlx::query(&sql);
+            for id in &ids {
+                query = query.bind(id);
             }
+            query
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| -> Result<_, sqlx::Error> {
+                    let last: Option<i64> = r.try_get("last_inbound_at")?;
+                    Ok((row(r)?, last))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        });
+        let mut out = Vec::with_capacity(found.len());
+        for (raw, last_inbound_at) in found {
+            let mut row = self.opened(raw)?;
+            if let OutgoingPayload::ClearChat { message_ids, pending } = &mut row.payload
+                && !pending.is_empty()
+            {
+                let mut ids = self.provider_ids_of(pending).await?;
+                ids.retain(|id| !message_ids.contains(id));
+                ids.append(message_ids);
+                *message_ids = ids;
+                pending.clear();
+            }
+            out.push(Outgoing {
+                id: row.id,
+                channel: row.channel,
+                contact: row.contact,
+                payload: row.payload,
+                last_inbound_at,
+                now_ms,
+                attempts: row.attempts,
+            });
         }
         Ok(out)
+    }
+
+    /// The provider ids of the rows `ids` that were sent, newest first.
+    async fn provider_ids_of(&self, ids: &[i64]) -> Result<Vec<String>, StoreError> {
+        let sql = format!(
+            "SELECT provider_message_id FROM outbox WHERE id IN ({}) \
+             AND status IN ('sent', 'delivered', 'read') ORDER BY id DESC",
+            super::placeholders(1, ids.len())
+        );
+        let found: Vec<Option<String>> = on_pool!(self, pool => {
+            let mut query = sqlx::query_scalar(&sql);
+            for id in ids {
+                query = query.bind(id);
+            }
+            query.fetch_all(pool).await?
+        });
+        Ok(found
+            .into_iter()
+            .flatten()
+            .flat_map(|ids| ids.split(',').map(str::to_string).collect::<Vec<_>>())
+            .collect())
     }
 
     /// Records a delivered send.
@@ -195,16 +230,20 @@ impl Store {
 
     /// Hands claimed rows back unsent, due at `next_ms` (behind an earlier row being retried).
     pub async fn outbox_release(&self, ids: &[i64], next_ms: i64, now_ms: i64) -> Result<(), StoreError> {
-        for id in ids {
-            on_pool!(self, pool => {
-                sqlx::query("UPDATE outbox SET status = 'queued', next_attempt_at = $1, updated_at = $2 WHERE id = $3")
-                    .bind(next_ms)
-                    .bind(now_ms)
-                    .bind(id)
-                    .execute(pool)
-                    .await?;
-            });
+        if ids.is_empty() {
+            return Ok(());
         }
+        let sql = format!(
+            "UPDATE outbox SET status = 'queued', next_attempt_at = $1, updated_at = $2 WHERE id IN ({})",
+            super::placeholders(3, ids.len())
+        );
+        on_pool!(self, pool => {
+            let mut query = sqlx::query(&sql).bind(next_ms).bind(now_ms);
+            for id in ids {
+                query = query.bind(id);
+            }
+            query.execute(pool).await?;
+        });
         Ok(())
     }
 
@@ -312,8 +351,8 @@ impl Store {
     fn opened(&self, (mut row, raw): (OutboxRow, String)) -> Result<OutboxRow, StoreError> {
         let json = self.unseal(&raw)?;
         row.contact = self.unseal(&row.contact)?;
-        row.payload =
-            serde_json::from_str(&json).unwrap_or(OutgoingPayload::ClearChat { message_ids: Vec::new() });
+        row.payload = serde_json::from_str(&json)
+            .unwrap_or(OutgoingPayload::ClearChat { message_ids: Vec::new(), pending: Vec::new() });
         Ok(row)
     }
 

@@ -324,7 +324,8 @@ impl Cluster {
         panic!("no instance took update {update}");
     }
 
-    /// Waits until every stored message is processed and every queued send is done.
+    /// Waits until every stored message is processed, every case escalated and every queued
+    /// send done.
     pub async fn drained(&self, secs: u64) {
         let teduh::store::Db::Postgres(pool) = self.pg.store.db() else { unreachable!() };
         let deadline = Instant::now() + Duration::from_secs(secs);
@@ -338,7 +339,12 @@ impl Cluster {
                     .fetch_one(pool)
                     .await
                     .unwrap();
-            if inbound == 0 && outbox == 0 {
+            // A case is `new` until the escalation worker queues its first notice.
+            let unescalated: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases WHERE status = 'new'")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            if inbound == 0 && outbox == 0 && unescalated == 0 {
                 return;
             }
             if Instant::now() > deadline {

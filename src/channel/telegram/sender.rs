@@ -63,7 +63,7 @@ impl TelegramSender {
     async fn deliver(&self, message: &Outgoing) -> Result<Receipt, SendError> {
         match &message.payload {
             OutgoingPayload::Reply(reply) => self.send_reply(message, reply).await,
-            OutgoingPayload::ClearChat { message_ids } => self.clear_chat(message, message_ids).await,
+            OutgoingPayload::ClearChat { message_ids, .. } => self.clear_chat(message, message_ids).await,
         }
     }
 
