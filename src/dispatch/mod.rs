@@ -2,6 +2,7 @@
 //! temporary failures with backoff and jitter, and records what could not be sent and why.
 
 pub mod rate;
+mod record;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use crate::clock::Clock;
 use crate::coord::Coordination;
 use crate::store::{Store, StoreError};
 use rate::RateLimiter;
+use record::SentRecorder;
 
 /// Attempts before a send is given up as failed.
 pub const MAX_ATTEMPTS: i64 = 8;
@@ -44,6 +46,8 @@ pub struct Dispatcher {
     metrics: Arc<crate::metrics::Metrics>,
     /// Set on shutdown: rows not yet sent are handed back instead.
     stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// Started with the first send (it needs a runtime).
+    recorder: Arc<std::sync::OnceLock<SentRecorder>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -70,6 +74,7 @@ impl Dispatcher {
             shared: None,
             metrics: Arc::default(),
             stopping: Arc::default(),
+            recorder: Arc::default(),
         }
     }
 
@@ -191,7 +196,9 @@ impl Dispatcher {
             Ok(receipt) => {
                 tracing::debug!(outbox = row.id, channel = %row.channel, "sent");
                 self.metrics.count_out(&row.channel);
-                self.store.outbox_sent(row.id, &receipt.provider_ids, now).await?;
+                let recorder =
+                    self.recorder.get_or_init(|| SentRecorder::start(self.store.clone(), self.clock.clone()));
+                recorder.sent(row.id, receipt.provider_ids).await?;
             }
             Err(SendError::Retry { reason, after }) if row.attempts + 1 < MAX_ATTEMPTS => {
                 let wait = after.unwrap_or_else(|| backoff(row.attempts + 1));

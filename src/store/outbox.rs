@@ -105,9 +105,11 @@ impl Store {
             AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel = o.channel AND e.contact_key = o.contact_key \
             AND e.id < o.id AND e.status IN ('queued', 'sending')) \
             ORDER BY o.lane, o.id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id";
+        // SQLite's planner, without statistics, would sort every waiting row per claim.
         const SQLITE: &str = "UPDATE outbox SET status = 'sending', next_attempt_at = $1, updated_at = $2 \
-            WHERE id IN (SELECT o.id FROM outbox o WHERE o.status IN ('queued', 'sending') AND o.next_attempt_at <= $3 \
-            AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel = o.channel AND e.contact_key = o.contact_key \
+            WHERE id IN (SELECT o.id FROM outbox o INDEXED BY outbox_waiting WHERE o.status IN ('queued', 'sending') \
+            AND o.next_attempt_at <= $3 AND NOT EXISTS (SELECT 1 FROM outbox e INDEXED BY outbox_chat_waiting \
+            WHERE e.channel = o.channel AND e.contact_key = o.contact_key \
             AND e.id < o.id AND e.status IN ('queued', 'sending')) \
             ORDER BY o.lane, o.id LIMIT $4) RETURNING id";
         let sql = match self.db() {
@@ -190,17 +192,27 @@ impl Store {
 
     /// Records a delivered send.
     pub async fn outbox_sent(&self, id: i64, provider_ids: &[String], now_ms: i64) -> Result<(), StoreError> {
-        let ids = (!provider_ids.is_empty()).then(|| provider_ids.join(","));
+        self.outbox_sent_many(&[(id, provider_ids.to_vec())], now_ms).await
+    }
+
+    /// Records several delivered sends in one transaction (one commit for a busy second's
+    /// sends instead of one each).
+    pub async fn outbox_sent_many(&self, sent: &[(i64, Vec<String>)], now_ms: i64) -> Result<(), StoreError> {
         on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, provider_message_id = $1, \
-                 error = NULL, updated_at = $2 WHERE id = $3",
-            )
-            .bind(ids)
-            .bind(now_ms)
-            .bind(id)
-            .execute(pool)
-            .await?;
+            let mut tx = pool.begin().await?;
+            for (id, provider_ids) in sent {
+                let ids = (!provider_ids.is_empty()).then(|| provider_ids.join(","));
+                sqlx::query(
+                    "UPDATE outbox SET status = 'sent', attempts = attempts + 1, provider_message_id = $1, \
+                     error = NULL, updated_at = $2 WHERE id = $3",
+                )
+                .bind(ids)
+                .bind(now_ms)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
         });
         Ok(())
     }
