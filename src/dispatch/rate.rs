@@ -15,18 +15,15 @@ use tokio::time::Instant;
 use crate::channel::RateLimits;
 use crate::coord::Coordination;
 
-/// The share of a provider's rate the instances together use: sends leave an instance some
-/// milliseconds after their slot, unevenly, so a little room keeps the provider's own
-/// one-second count within its limit.
-const SHARED_MARGIN: f64 = 0.85;
-
 /// The burst and the pace for a limit of `per_second`: a burst of 20 ms of sends, so a fast
-/// limit is not lost to the timer's 1 ms steps, and a pace slower by that burst (and by 2% for
-/// the network's jitter), so no one-second window at the provider holds more than the limit.
+/// limit is not lost to the timer's 1 ms steps, and a pace slower by that burst and by 1% (at
+/// least half a message) for the network's jitter, so no one-second window at the provider
+/// holds more than the limit.
 pub fn shape(per_second: f64) -> (f64, f64) {
     let per_second = per_second.max(0.001);
     let burst = (per_second / 50.0).floor().max(1.0);
-    let pace = (per_second * 0.98 - (burst - 1.0)).max(per_second / 2.0);
+    let jitter = (per_second / 100.0).max(0.5);
+    let pace = (per_second - (burst - 1.0) - jitter).max(per_second / 2.0);
     (burst, pace)
 }
 
@@ -75,7 +72,8 @@ impl RateLimiter {
         let Some(coord) = shared else { return self.acquire(chat).await };
         self.wait_for_chat(chat).await;
         let (burst, pace) = shape(self.limits.per_second);
-        match coord.reserve_token(bucket, pace * SHARED_MARGIN, burst).await {
+        // One schedule on Redis' clock for every instance: they need no more room than one.
+        match coord.reserve_token(bucket, pace, burst).await {
             Ok(wait) => tokio::time::sleep(wait).await,
             Err(e) => {
                 // Delivery matters more than a strict shared limit: a provider that is pushed
