@@ -329,24 +329,7 @@ impl Runtime {
             let mut tasks = tokio::task::JoinSet::new();
             for message in claimed {
                 let runtime = self.clone();
-                tasks.spawn(async move {
-                    let started = std::time::Instant::now();
-                    match runtime.process_one(&message).await {
-                        Ok(()) | Err(RuntimeError::Store(StoreError::AlreadyProcessed(_))) => {
-                            runtime.metrics.step_seconds.observe(started.elapsed().as_secs_f64());
-                            1
-                        }
-                        Err(error) => {
-                            // Given back at once so the next round tries again; the
-                            // conversation's later messages wait behind it.
-                            tracing::warn!(inbound = message.id, error = %error, "inbound step failed; will retry");
-                            if let Err(e) = runtime.store.release_inbound(message.id).await {
-                                tracing::warn!(inbound = message.id, error = %e, "claim not released; its lease will run out");
-                            }
-                            0
-                        }
-                    }
-                });
+                tasks.spawn(async move { runtime.step_claimed(&message).await });
             }
             let mut round = 0;
             while let Some(result) = tasks.join_next().await {
@@ -360,8 +343,31 @@ impl Runtime {
         Ok(processed)
     }
 
-    /// Runs the inbox worker until `shutdown` resolves: steps what webhooks stored, then wakes
-    /// the outbox dispatcher.
+    /// Steps one claimed message; 1 when it is done (by this instance or, after a lease ran
+    /// out, another), 0 when it failed and was given back to be tried again.
+    async fn step_claimed(&self, message: &PendingInbound) -> usize {
+        let started = std::time::Instant::now();
+        match self.process_one(message).await {
+            Ok(()) | Err(RuntimeError::Store(StoreError::AlreadyProcessed(_))) => {
+                self.metrics.step_seconds.observe(started.elapsed().as_secs_f64());
+                1
+            }
+            Err(error) => {
+                // Given back at once so the next claim tries again; the conversation's later
+                // messages wait behind it.
+                tracing::warn!(inbound = message.id, error = %error, "inbound step failed; will retry");
+                if let Err(e) = self.store.release_inbound(message.id).await {
+                    tracing::warn!(inbound = message.id, error = %e, "claim not released; its lease will run out");
+                }
+                0
+            }
+        }
+    }
+
+    /// Runs the inbox worker until `shutdown` resolves: claims what webhooks stored while
+    /// earlier steps are still running (a conversation's next message is never claimed before
+    /// its previous one is done), wakes the outbox dispatcher as each step commits, and fires
+    /// flow timers when the inbox is empty. On shutdown, steps in flight finish.
     pub async fn run_inbox(
         self,
         wake: std::sync::Arc<tokio::sync::Notify>,
@@ -369,33 +375,62 @@ impl Runtime {
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
+        let mut in_flight: tokio::task::JoinSet<usize> = tokio::task::JoinSet::new();
+        let mut failed = false;
         loop {
-            let processed = match self.process_pending(INBOX_BATCH).await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "inbox processing failed");
-                    0
+            while let Some(done) = in_flight.try_join_next() {
+                failed |= !matches!(done, Ok(1));
+            }
+            let room = INBOX_BATCH - in_flight.len() as i64;
+            // After a failed step, a pause before claiming again: a fault that fails every
+            // step must not turn into a hot loop of claims and releases.
+            let claimed = if room > 0 && !std::mem::take(&mut failed) {
+                match self.store.claim_inbound(self.clock.now_ms(), room, INBOX_LEASE_MS).await {
+                    Ok(claimed) => claimed,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "inbox claim failed");
+                        Vec::new()
+                    }
                 }
+            } else {
+                Vec::new()
             };
-            if processed > 0 {
-                outbox.notify_one();
+            if !claimed.is_empty() {
+                for message in claimed {
+                    let (runtime, outbox) = (self.clone(), outbox.clone());
+                    in_flight.spawn(async move {
+                        let done = runtime.step_claimed(&message).await;
+                        // Its replies go out now, not when a batch of steps has finished.
+                        outbox.notify_one();
+                        done
+                    });
+                }
                 continue;
             }
             // Flow timeouts come due here too.
-            match self.fire_due_timers(INBOX_BATCH, None).await {
-                Ok(fired) if !fired.is_empty() => {
-                    outbox.notify_one();
-                    continue;
+            if in_flight.is_empty() {
+                match self.fire_due_timers(INBOX_BATCH, None).await {
+                    Ok(fired) if !fired.is_empty() => {
+                        outbox.notify_one();
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "firing timers failed"),
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "firing timers failed"),
             }
             tokio::select! {
                 () = &mut shutdown => break,
                 () = wake.notified() => {}
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    failed |= !matches!(done, Ok(1));
+                    if failed {
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    }
+                }
                 () = tokio::time::sleep(crate::coord::idle_poll(&*self.coord, std::time::Duration::from_millis(500))) => {}
             }
         }
+        while in_flight.join_next().await.is_some() {}
     }
 
     async fn process_one(&self, message: &PendingInbound) -> Result<(), RuntimeError> {
@@ -430,8 +465,11 @@ impl Runtime {
         // One sender flooding the service gets one polite notice, then silence until the window
         // passes; the messages stay stored.
         let since = self.clock.now_ms() - limits::FLOOD_WINDOW_MS;
-        let count =
-            self.store.sender_recent_count(&inbound.channel, &inbound.contact, since, message.id).await?;
+        let count = if self.flood_per_minute == 0 {
+            0
+        } else {
+            self.store.sender_recent_count(&inbound.channel, &inbound.contact, since, message.id).await?
+        };
         match limits::flood(count, self.flood_per_minute) {
             Flood::Pass => {}
             verdict => {
