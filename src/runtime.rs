@@ -45,7 +45,14 @@ pub struct Runtime {
     metrics: Arc<Metrics>,
     coord: Arc<dyn Coordination>,
     wakers: Wakers,
+    /// Stores webhooks' messages together; started with the first (it needs a runtime).
+    accepts: Arc<std::sync::OnceLock<AcceptGroup>>,
 }
+
+/// Inbound messages stored in one transaction at most.
+const ACCEPT_GROUP: usize = 128;
+
+type AcceptGroup = crate::store::group::Group<Inbound, Accepted>;
 
 /// Inbound messages stepped per round.
 const INBOX_BATCH: i64 = 200;
@@ -70,6 +77,7 @@ impl Runtime {
             metrics: Arc::default(),
             coord: Arc::new(Local::new(wakers.clone())),
             wakers,
+            accepts: Arc::default(),
         }
     }
 
@@ -274,6 +282,17 @@ impl Runtime {
         self.clock.now_ms()
     }
 
+    fn accept_group(&self) -> AcceptGroup {
+        let (store, clock) = (self.store.clone(), self.clock.clone());
+        crate::store::group::Group::start(
+            ACCEPT_GROUP,
+            Arc::new(move |batch: Vec<Inbound>| {
+                let (store, now) = (store.clone(), clock.now_ms());
+                Box::pin(async move { store.accept_inbound_many(&batch, now).await })
+            }),
+        )
+    }
+
     /// Stores an inbound message durably (dropping a duplicate delivery). Webhooks call this
     /// before answering 2xx; the step runs later in `process_pending`.
     pub async fn accept(&self, inbound: &Inbound) -> Result<Accepted, RuntimeError> {
@@ -298,7 +317,7 @@ impl Runtime {
         {
             return Ok(Accepted::Duplicate);
         }
-        let accepted = self.store.accept_inbound(inbound, self.clock.now_ms()).await?;
+        let accepted = self.accepts.get_or_init(|| self.accept_group()).write(inbound.clone()).await?;
         if let Accepted::New(id) = accepted {
             self.metrics.count_in(&inbound.channel);
             tracing::debug!(inbound = id, channel = %inbound.channel, "inbound stored");

@@ -2,7 +2,6 @@
 //! temporary failures with backoff and jitter, and records what could not be sent and why.
 
 pub mod rate;
-mod record;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,7 +15,11 @@ use crate::clock::Clock;
 use crate::coord::Coordination;
 use crate::store::{Store, StoreError};
 use rate::RateLimiter;
-use record::SentRecorder;
+
+/// Delivered sends recorded in one transaction at most.
+const SENT_GROUP: usize = 256;
+
+type SentGroup = crate::store::group::Group<(i64, Vec<String>), ()>;
 
 /// Attempts before a send is given up as failed.
 pub const MAX_ATTEMPTS: i64 = 8;
@@ -46,8 +49,8 @@ pub struct Dispatcher {
     metrics: Arc<crate::metrics::Metrics>,
     /// Set on shutdown: rows not yet sent are handed back instead.
     stopping: Arc<std::sync::atomic::AtomicBool>,
-    /// Started with the first send (it needs a runtime).
-    recorder: Arc<std::sync::OnceLock<SentRecorder>>,
+    /// Records delivered sends together; started with the first send (it needs a runtime).
+    recorder: Arc<std::sync::OnceLock<SentGroup>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -178,6 +181,20 @@ impl Dispatcher {
         }
     }
 
+    fn sent_group(&self) -> SentGroup {
+        let (store, clock) = (self.store.clone(), self.clock.clone());
+        crate::store::group::Group::start(
+            SENT_GROUP,
+            Arc::new(move |sent: Vec<(i64, Vec<String>)>| {
+                let (store, now) = (store.clone(), clock.now_ms());
+                Box::pin(async move {
+                    store.outbox_sent_many(&sent, now).await?;
+                    Ok(vec![(); sent.len()])
+                })
+            }),
+        )
+    }
+
     /// Sends one row and records the outcome; returns when it is due again if it will be
     /// retried.
     async fn deliver(&self, row: Outgoing) -> Result<Option<i64>, StoreError> {
@@ -196,9 +213,7 @@ impl Dispatcher {
             Ok(receipt) => {
                 tracing::debug!(outbox = row.id, channel = %row.channel, "sent");
                 self.metrics.count_out(&row.channel);
-                let recorder =
-                    self.recorder.get_or_init(|| SentRecorder::start(self.store.clone(), self.clock.clone()));
-                recorder.sent(row.id, receipt.provider_ids).await?;
+                self.recorder.get_or_init(|| self.sent_group()).write((row.id, receipt.provider_ids)).await?;
             }
             Err(SendError::Retry { reason, after }) if row.attempts + 1 < MAX_ATTEMPTS => {
                 let wait = after.unwrap_or_else(|| backoff(row.attempts + 1));

@@ -16,13 +16,13 @@ use crate::channel::RateLimits;
 use crate::coord::Coordination;
 
 /// The burst and the pace for a limit of `per_second`: a burst of 10 ms of sends, so a fast
-/// limit is not lost to the timer's 1 ms steps, and a pace slower by that burst and by 1% (at
-/// least half a message), room for sends that leave a little after their slot on a busy
+/// limit is not lost to the timer's 1 ms steps, and a pace slower by that burst and by 2% (at
+/// least half a message): room for sends that leave up to 20 ms after their slot on a busy
 /// machine, so no one-second window at the provider holds more than the limit.
 pub fn shape(per_second: f64) -> (f64, f64) {
     let per_second = per_second.max(0.001);
     let burst = (per_second / 100.0).floor().max(1.0);
-    let jitter = (per_second / 100.0).max(0.5);
+    let jitter = (per_second / 50.0).max(0.5);
     let pace = (per_second - (burst - 1.0) - jitter).max(per_second / 2.0);
     (burst, pace)
 }

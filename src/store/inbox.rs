@@ -28,10 +28,27 @@ impl Store {
     /// Stores an inbound message durably, unless the same provider message id was stored
     /// before, and notes when the person last wrote (for WhatsApp's service window).
     pub async fn accept_inbound(&self, inbound: &Inbound, now_ms: i64) -> Result<Accepted, StoreError> {
-        let payload = serde_json::to_string(&inbound.event)
-            .map_err(|e| StoreError::CorruptState { id: inbound.channel.clone(), message: e.to_string() })?;
+        let mut accepted = self.accept_inbound_many(std::slice::from_ref(inbound), now_ms).await?;
+        accepted.pop().ok_or_else(|| StoreError::Grouped("nothing stored".into()))
+    }
+
+    /// Stores several inbound messages in one transaction (`accept_inbound` for each).
+    pub async fn accept_inbound_many(
+        &self,
+        batch: &[Inbound],
+        now_ms: i64,
+    ) -> Result<Vec<Accepted>, StoreError> {
+        let mut payloads = Vec::with_capacity(batch.len());
+        for inbound in batch {
+            payloads.push(serde_json::to_string(&inbound.event).map_err(|e| StoreError::CorruptState {
+                id: inbound.channel.clone(),
+                message: e.to_string(),
+            })?);
+        }
         let stored = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            let mut stored = Vec::with_capacity(batch.len());
+            for (inbound, payload) in batch.iter().zip(&payloads) {
             let id: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO inbound (channel, provider_id, contact_key, lang_hint, payload, received_at, contact_sealed) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id",
@@ -40,7 +57,7 @@ impl Store {
             .bind(&inbound.provider_id)
             .bind(self.key(&inbound.contact))
             .bind(&inbound.lang_hint)
-            .bind(self.seal(&payload))
+            .bind(self.seal(payload))
             .bind(now_ms)
             .bind(self.seal(&inbound.contact))
             .fetch_optional(&mut *tx)
@@ -56,10 +73,12 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            stored.push(id.map_or(Accepted::Duplicate, Accepted::New));
+            }
             tx.commit().await?;
-            id
+            stored
         });
-        Ok(stored.map_or(Accepted::Duplicate, Accepted::New))
+        Ok(stored)
     }
 
     /// Unprocessed inbound messages, oldest first (for inspection; workers use

@@ -6,6 +6,7 @@ mod cases;
 mod conversation;
 mod directory;
 mod escalation;
+pub mod group;
 mod inbox;
 pub mod outbox;
 mod rekey;
@@ -45,8 +46,8 @@ pub enum StoreError {
     /// Migrations could not be applied.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// A write grouped with others failed; every write of the group reports it.
-    #[error("grouped write failed: {0}")]
+    /// A write committed with others (see `store::group`) failed, for this reason.
+    #[error("{0}")]
     Grouped(String),
     /// Another writer changed the conversation first; the step must be retried.
     #[error("conversation {0} was changed concurrently")]
