@@ -88,6 +88,8 @@ enum Command {
         #[arg(long, default_value_t = 1000.0)]
         rate: f64,
     },
+    /// Print the HTTP API's OpenAPI document (as served at /api/v1/openapi.json).
+    Openapi,
     /// Read the audit log (who read or changed which case, and when).
     Audit {
         /// Only rows about this case code.
@@ -517,6 +519,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             let report = teduh::bench::run(&options).await?;
             print!("{}", report.render());
         }
+        Command::Openapi => print!("{}", teduh::api::openapi_json()),
         Command::Audit { case, user, limit } => {
             let store = app::open_store(&config).await?;
             let query = teduh::store::AuditQuery {

@@ -84,17 +84,12 @@ fn a_backlog_drains_at_the_configured_rate_and_never_above_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_backlog_drains_at_the_shared_rate_on_postgres_and_redis() {
-    let test = "a_backlog_drains_at_the_shared_rate_on_postgres_and_redis";
+async fn a_backlog_drains_at_the_configured_rate_on_postgres() {
+    let test = "a_backlog_drains_at_the_configured_rate_on_postgres";
     let Some(pg) = common::pg_store(test).await else { return };
     pg.cleanup().await;
-    if !common::redis_available(test).await {
-        return;
-    }
-    let (pg_url, redis_url) = (common::pg_url(), common::redis_url());
+    let pg_url = common::pg_url();
     let table =
-        tokio::task::spawn_blocking(move || drain(&["--database-url", &pg_url, "--redis-url", &redis_url]))
-            .await
-            .expect("drain");
-    assert!(table.contains("PostgreSQL + Redis"), "{table}");
+        tokio::task::spawn_blocking(move || drain(&["--database-url", &pg_url])).await.expect("drain");
+    assert!(table.contains("PostgreSQL"), "{table}");
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub use token::{IssuedToken, TokenError};
 
 /// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads and works the cases of her own provider.
@@ -50,7 +50,7 @@ impl std::fmt::Display for Role {
 }
 
 /// A person with API access.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// Stable id.
     pub id: String,
@@ -124,7 +124,7 @@ pub fn valid_name(name: &str) -> Result<(), UserError> {
 }
 
 /// One row of the audit log.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// When (ms since the epoch).
     pub at: i64,

@@ -79,6 +79,8 @@ where
 }
 
 /// `GET /api/v1/me`: who the token belongs to.
+#[utoipa::path(get, path = "/api/v1/me", tag = "users", operation_id = "me",
+    responses((status = 200, body = crate::access::User), (status = 401, body = super::ErrorBody)))]
 pub async fn me(Caller(user): Caller) -> Json<User> {
     Json(user)
 }

@@ -18,17 +18,26 @@ use crate::store::{CaseEvent, CaseFilter, CaseRow};
 const MAX_LIST: i64 = 1000;
 
 /// A case as the API shows it: never the survivor's address.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CaseView {
+    /// The case code counselors use, e.g. `K-3F9A1C`.
     code: String,
+    /// `new`, `escalating`, `accepted`, `in_progress`, `referred` or `closed`.
     status: String,
+    /// `urgent` or `normal`.
     priority: String,
+    /// The kind of report the flow recorded (e.g. `physical`).
     category: Option<String>,
+    /// Her region's code (Kemendagri), when she gave one.
     region_code: Option<String>,
+    /// The provider the case is routed to.
     provider_id: Option<String>,
+    /// The counselor holding the case.
     accepted_by: Option<String>,
+    /// When it was opened (ms since the epoch).
     created_at: i64,
     /// Structured fields (kind of violence, age group, ...).
+    #[schema(value_type = Object)]
     fields: Value,
     /// Whether she can still be reached (false once she withdrew contact).
     reachable: bool,
@@ -53,16 +62,48 @@ impl CaseView {
 }
 
 /// Filters of `GET /api/v1/cases`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only cases in this status.
     status: Option<String>,
+    /// `urgent` or `normal`.
     priority: Option<String>,
+    /// A provider id (admins; others get their own, and asking for another is 403).
     provider: Option<String>,
+    /// The kind of report.
     kind: Option<String>,
+    /// First local day, `YYYY-MM-DD`.
     from: Option<String>,
+    /// Last local day, `YYYY-MM-DD`.
     to: Option<String>,
+    /// `WIB` (default), `WITA` or `WIT`.
     tz: Option<String>,
+    /// At most this many (default 100, at most 1000).
     limit: Option<i64>,
+}
+
+/// The answer of `GET /api/v1/cases`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CaseList {
+    /// Newest first.
+    cases: Vec<CaseView>,
+}
+
+/// The answer of `GET /api/v1/cases/{code}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CaseDetail {
+    /// The case.
+    case: CaseView,
+    /// What happened to it, oldest first (notes included).
+    timeline: Vec<EventView>,
+}
+
+/// The answer of a change that has nothing more to say.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Done {
+    /// Always `true`.
+    ok: bool,
 }
 
 /// `from`/`to` as local days in `tz` (default WIB), either may be left out.
@@ -99,11 +140,14 @@ async fn scope(
 }
 
 /// `GET /api/v1/cases`: newest first, within her provider unless she is an admin.
+#[utoipa::path(get, path = "/api/v1/cases", tag = "cases", operation_id = "list_cases", params(ListQuery),
+    responses((status = 200, body = CaseList), (status = 400, body = super::ErrorBody),
+        (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody)))]
 pub async fn list(
     State(state): State<ApiState>,
     Caller(user): Caller,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CaseList>, ApiError> {
     let provider = scope(&state, &user, query.provider.clone(), "cases.list").await?;
     let (from, to) = optional_period(query.from.as_deref(), query.to.as_deref(), query.tz.as_deref())?;
     let filter = CaseFilter {
@@ -126,7 +170,7 @@ pub async fn list(
     );
     state.audit(&user, "cases.list", None, Outcome::Ok, Some(detail)).await?;
     let cases: Vec<CaseView> = rows.into_iter().map(|(case, at)| CaseView::new(case, at)).collect();
-    Ok(Json(serde_json::json!({ "cases": cases })))
+    Ok(Json(CaseList { cases }))
 }
 
 /// The case `code` if she may see it; an attempt on another provider's case is audited.
@@ -150,10 +194,14 @@ async fn visible_case(
     Ok(found)
 }
 
-#[derive(Debug, Serialize)]
-struct EventView {
+/// One entry of a case's timeline.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventView {
+    /// When (ms since the epoch).
     at: i64,
+    /// `opened`, `routed`, `notified`, `accepted`, `note`, `closed`, ...
     kind: String,
+    /// Its particulars (a note's text, who was notified at which level).
     detail: Option<String>,
 }
 
@@ -164,26 +212,36 @@ impl From<CaseEvent> for EventView {
 }
 
 /// `GET /api/v1/cases/{code}`: the case and its timeline (with counselors' notes).
+#[utoipa::path(get, path = "/api/v1/cases/{code}", tag = "cases", operation_id = "read_case",
+    params(("code" = String, Path, description = "The case code, e.g. K-3F9A1C")),
+    responses((status = 200, body = CaseDetail), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody), (status = 404, body = super::ErrorBody)))]
 pub async fn one(
     State(state): State<ApiState>,
     Caller(user): Caller,
     Path(code): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CaseDetail>, ApiError> {
     let (case, created_at) = visible_case(&state, &user, &code, "case.read").await?;
     let events: Vec<EventView> =
         state.store.case_events(&case.id).await?.into_iter().map(EventView::from).collect();
     let view = CaseView::new(case, created_at);
     state.audit(&user, "case.read", Some(&view.code), Outcome::Ok, None).await?;
-    Ok(Json(serde_json::json!({ "case": view, "timeline": events })))
+    Ok(Json(CaseDetail { case: view, timeline: events }))
 }
 
 /// Body of `POST /api/v1/cases/{code}/notes`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NoteBody {
+    /// 1 to 4,096 characters; never shown to the survivor.
     text: String,
 }
 
 /// `POST /api/v1/cases/{code}/notes`: a counselor's note on the timeline (sealed at rest).
+#[utoipa::path(post, path = "/api/v1/cases/{code}/notes", tag = "cases", operation_id = "add_case_note",
+    params(("code" = String, Path, description = "The case code")), request_body = NoteBody,
+    responses((status = 201, body = Done), (status = 400, body = super::ErrorBody),
+        (status = 401, body = super::ErrorBody), (status = 403, body = super::ErrorBody),
+        (status = 404, body = super::ErrorBody)))]
 pub async fn add_note(
     State(state): State<ApiState>,
     Caller(user): Caller,
@@ -198,21 +256,31 @@ pub async fn add_note(
     // Audited first: if the note cannot be recorded as hers, it is not written.
     state.audit(&user, "case.note", Some(&case.code), Outcome::Ok, None).await?;
     state.store.add_case_event(&case.id, state.clock.now_ms(), "note", Some(text)).await?;
-    Ok((axum::http::StatusCode::CREATED, Json(serde_json::json!({ "ok": true }))).into_response())
+    Ok((axum::http::StatusCode::CREATED, Json(Done { ok: true })).into_response())
 }
 
 /// Parameters of `GET /api/v1/cases/export.csv`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
+    /// First local day, `YYYY-MM-DD`.
     from: String,
+    /// Last local day, `YYYY-MM-DD`.
     to: String,
+    /// `WIB` (default), `WITA` or `WIT`.
     tz: Option<String>,
+    /// A provider id (admins; supervisors get their own).
     provider: Option<String>,
+    /// Comma-separated columns to keep (docs/cases.md); all by default.
     columns: Option<String>,
 }
 
 /// `GET /api/v1/cases/export.csv`: the CLI's SIMFONI PPA export, for supervisors (their
 /// provider) and admins.
+#[utoipa::path(get, path = "/api/v1/cases/export.csv", tag = "cases", operation_id = "export_cases", params(ExportQuery),
+    responses((status = 200, content_type = "text/csv", body = String, description = "SIMFONI PPA columns"),
+        (status = 400, body = super::ErrorBody), (status = 401, body = super::ErrorBody),
+        (status = 403, body = super::ErrorBody)))]
 pub async fn export(
     State(state): State<ApiState>,
     Caller(user): Caller,

@@ -6,6 +6,7 @@
 mod audit;
 mod auth;
 mod cases;
+mod doc;
 
 use std::sync::Arc;
 
@@ -13,7 +14,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::json;
 
 use crate::access::{AuditEntry, User};
 use crate::clock::Clock;
@@ -21,6 +21,7 @@ use crate::directory::Directory;
 use crate::store::{Store, StoreError};
 
 pub use auth::TokenCache;
+pub use doc::{ApiDoc, openapi_json};
 
 /// Shared state of the API handlers.
 #[derive(Debug, Clone)]
@@ -80,6 +81,22 @@ impl Outcome {
     }
 }
 
+/// The body of every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    error: ErrorDetail,
+}
+
+/// An error's code and message.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// `unauthorized`, `forbidden`, `not_found`, `bad_request` or `unavailable`.
+    code: String,
+    /// For people.
+    message: String,
+}
+
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -112,7 +129,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
         };
-        let body = Json(json!({ "error": { "code": code, "message": self.to_string() } }));
+        let body = Json(ErrorBody { error: ErrorDetail { code: code.into(), message: self.to_string() } });
         let mut response = (status, body).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
@@ -130,6 +147,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/cases/{code}", get(cases::one))
         .route("/api/v1/cases/{code}/notes", post(cases::add_note))
         .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/openapi.json", get(doc::serve))
         .fallback(not_found)
         .with_state(state)
 }
