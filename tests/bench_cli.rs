@@ -1,8 +1,6 @@
 //! `teduh bench` runs end to end (a tiny, bounded load) and prints its table. It asserts that
 //! the bench works, never how fast anything is.
 
-mod common;
-
 use std::process::Command;
 use std::sync::Mutex;
 
@@ -81,15 +79,4 @@ fn drain(extra: &[&str]) -> String {
 fn a_backlog_drains_at_the_configured_rate_and_never_above_it() {
     let table = drain(&[]);
     assert!(table.contains("SQLite"), "{table}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_backlog_drains_at_the_configured_rate_on_postgres() {
-    let test = "a_backlog_drains_at_the_configured_rate_on_postgres";
-    let Some(pg) = common::pg_store(test).await else { return };
-    pg.cleanup().await;
-    let pg_url = common::pg_url();
-    let table =
-        tokio::task::spawn_blocking(move || drain(&["--database-url", &pg_url])).await.expect("drain");
-    assert!(table.contains("PostgreSQL"), "{table}");
 }
