@@ -49,31 +49,31 @@ impl Store {
             let mut tx = pool.begin().await?;
             let mut stored = Vec::with_capacity(batch.len());
             for (inbound, payload) in batch.iter().zip(&payloads) {
-            let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO inbound (channel, provider_id, contact_key, lang_hint, payload, received_at, contact_sealed) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id",
-            )
-            .bind(&inbound.channel)
-            .bind(&inbound.provider_id)
-            .bind(self.key(&inbound.contact))
-            .bind(&inbound.lang_hint)
-            .bind(self.seal(payload))
-            .bind(now_ms)
-            .bind(self.seal(&inbound.contact))
-            .fetch_optional(&mut *tx)
-            .await?;
-            if id.is_some() {
-                sqlx::query(
-                    "INSERT INTO channel_contacts (channel, contact_key, last_inbound_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (channel, contact_key) DO UPDATE SET last_inbound_at = excluded.last_inbound_at",
+                let id: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO inbound (channel, provider_id, contact_key, lang_hint, payload, received_at, contact_sealed) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id",
                 )
                 .bind(&inbound.channel)
+                .bind(&inbound.provider_id)
                 .bind(self.key(&inbound.contact))
+                .bind(&inbound.lang_hint)
+                .bind(self.seal(payload))
                 .bind(now_ms)
-                .execute(&mut *tx)
+                .bind(self.seal(&inbound.contact))
+                .fetch_optional(&mut *tx)
                 .await?;
-            }
-            stored.push(id.map_or(Accepted::Duplicate, Accepted::New));
+                if id.is_some() {
+                    sqlx::query(
+                        "INSERT INTO channel_contacts (channel, contact_key, last_inbound_at) VALUES ($1, $2, $3) \
+                         ON CONFLICT (channel, contact_key) DO UPDATE SET last_inbound_at = excluded.last_inbound_at",
+                    )
+                    .bind(&inbound.channel)
+                    .bind(self.key(&inbound.contact))
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                stored.push(id.map_or(Accepted::Duplicate, Accepted::New));
             }
             tx.commit().await?;
             stored
