@@ -54,7 +54,7 @@ const ACCEPT_GROUP: usize = 128;
 
 type AcceptGroup = crate::store::group::Group<Inbound, Accepted>;
 
-/// Inbound messages stepped per round.
+/// Most inbound messages in steps at once (and per round of `process_pending`).
 const INBOX_BATCH: i64 = 200;
 
 /// How long an instance holds a claimed inbound message; a crashed instance's messages are
@@ -294,7 +294,7 @@ impl Runtime {
     }
 
     /// Stores an inbound message durably (dropping a duplicate delivery). Webhooks call this
-    /// before answering 2xx; the step runs later in `process_pending`.
+    /// before answering 2xx; the step runs later in the inbox worker (`run_inbox`).
     pub async fn accept(&self, inbound: &Inbound) -> Result<Accepted, RuntimeError> {
         let mut clamped;
         let mut inbound = inbound;
