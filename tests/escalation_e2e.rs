@@ -240,6 +240,10 @@ async fn forget_me_erases_her_messages_and_the_counselor_is_told() {
         w.whatsapp_emergency().await;
         w.until("the primary", |w| !w.telegram_to(PALU_K1).is_empty()).await;
         w.telegram_button(PALU_K1, 0).await;
+        // The accept is processed apart from her conversation: her words are relayed only once
+        // the case is held, so she writes after hearing it was taken (as log_privacy does).
+        w.until("she is told", |w| w.whatsapp_to_survivor().iter().any(|t| t.contains("telah menerima")))
+            .await;
         w.whatsapp_text("r1", "Dia sudah pergi sekarang.").await;
         w.until("her words relayed", |w| {
             w.telegram_to(PALU_K1).iter().any(|b| text(b).ends_with("Dia sudah pergi sekarang."))
