@@ -15,6 +15,10 @@ use teduh::clock::{Clock, SystemClock};
 use teduh::config::{Config, LogFormat};
 use teduh::flow::{load, schema};
 
+/// The PostgreSQL and Redis `teduh bench --compare` uses unless told others.
+const LOCAL_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+const LOCAL_REDIS: &str = "redis://127.0.0.1:6379";
+
 #[derive(Parser)]
 #[command(name = "teduh", version, about = "Helpline gateway for women's protection services")]
 struct Cli {
@@ -87,6 +91,14 @@ enum Command {
         /// The SMS rate (messages per second) the drained server is configured with.
         #[arg(long, default_value_t = 1000.0)]
         rate: f64,
+        /// Offer this many inbound messages a second (open loop), each sent by the next person
+        /// free to write, instead of people writing again after each reply.
+        #[arg(long)]
+        inbound_rate: Option<f64>,
+        /// Run on SQLite and then on PostgreSQL + Redis (`--database-url` and `--redis-url`,
+        /// or the local defaults) and print both in one table.
+        #[arg(long)]
+        compare: bool,
     },
     /// Print the HTTP API's OpenAPI document (as served at /api/v1/openapi.json).
     Openapi,
@@ -506,18 +518,46 @@ async fn run() -> anyhow::Result<ExitCode> {
             print!("{}", report.render());
             anyhow::ensure!(report.passed(), "the drain missed its rate or went above it");
         }
-        Command::Bench { users, seconds, think_ms, database_url, redis_url, drain: None, .. } => {
+        Command::Bench {
+            users,
+            seconds,
+            think_ms,
+            database_url,
+            redis_url,
+            drain: None,
+            inbound_rate,
+            compare,
+            ..
+        } => {
             anyhow::ensure!((1..=20_000).contains(&users), "--users must be 1 to 20000");
             anyhow::ensure!((1..=600).contains(&seconds), "--seconds must be 1 to 600");
+            anyhow::ensure!(
+                inbound_rate.is_none_or(|r| r.is_finite() && (1.0..=20_000.0).contains(&r)),
+                "--inbound-rate must be 1 to 20000"
+            );
             let options = teduh::bench::BenchOptions {
                 users,
                 duration: std::time::Duration::from_secs(seconds),
                 think: std::time::Duration::from_millis(think_ms),
                 database_url,
                 redis_url,
+                inbound_rate,
             };
-            let report = teduh::bench::run(&options).await?;
-            print!("{}", report.render());
+            let runs = if compare {
+                let postgres = teduh::bench::BenchOptions {
+                    database_url: options.database_url.clone().or(Some(LOCAL_POSTGRES.into())),
+                    redis_url: options.redis_url.clone().or(Some(LOCAL_REDIS.into())),
+                    ..options.clone()
+                };
+                vec![teduh::bench::BenchOptions { database_url: None, redis_url: None, ..options }, postgres]
+            } else {
+                vec![options]
+            };
+            let mut reports = Vec::new();
+            for run in &runs {
+                reports.push(teduh::bench::run(run).await?);
+            }
+            print!("{}", teduh::bench::render_all(&reports));
         }
         Command::Openapi => print!("{}", teduh::api::openapi_json()),
         Command::Audit { case, user, limit } => {

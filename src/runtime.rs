@@ -10,7 +10,9 @@ use crate::coord::{Coordination, Local, Topic, Wakers};
 use crate::flow::{Effect, Engine, EngineError, Event, Reply, State};
 use crate::limits::{self, Flood};
 use crate::metrics::Metrics;
-use crate::store::{Accepted, Conversation, OpenedCase, PendingInbound, StepWrite, Store, StoreError};
+use crate::store::{
+    Accepted, Committed, Conversation, OpenedCase, PendingInbound, StepRef, StepWrite, Store, StoreError,
+};
 
 /// Why an event could not be handled.
 #[derive(Debug, Error)]
@@ -47,7 +49,42 @@ pub struct Runtime {
     wakers: Wakers,
     /// Stores webhooks' messages together; started with the first (it needs a runtime).
     accepts: Arc<std::sync::OnceLock<AcceptGroup>>,
+    /// Commits steps of different conversations together; started with the first.
+    steps: Arc<std::sync::OnceLock<StepGroup>>,
 }
+
+/// A step's writes, owned, waiting in the step group.
+#[derive(Debug)]
+struct PendingStep {
+    conversation: Conversation,
+    state: State,
+    effects: Vec<Effect>,
+    now_ms: i64,
+    inbound_id: Option<i64>,
+    outbox: bool,
+    attachment: Option<(String, String)>,
+}
+
+impl PendingStep {
+    fn as_step(&self) -> StepRef<'_> {
+        StepRef {
+            conversation: &self.conversation,
+            state: &self.state,
+            effects: &self.effects,
+            now_ms: self.now_ms,
+            write: StepWrite {
+                inbound_id: self.inbound_id,
+                outbox: self.outbox,
+                attachment: self.attachment.as_ref().map(|(k, r)| (k.as_str(), r.as_str())),
+            },
+        }
+    }
+}
+
+/// Steps committed in one transaction at most.
+const STEP_GROUP: usize = 128;
+
+type StepGroup = crate::store::group::Group<Arc<PendingStep>, Result<Committed, StoreError>>;
 
 /// Inbound messages stored in one transaction at most.
 const ACCEPT_GROUP: usize = 128;
@@ -78,6 +115,7 @@ impl Runtime {
             coord: Arc::new(Local::new(wakers.clone())),
             wakers,
             accepts: Arc::default(),
+            steps: Arc::default(),
         }
     }
 
@@ -166,10 +204,24 @@ impl Runtime {
         lang_hint: Option<&str>,
         write: &StepWrite<'_>,
     ) -> Result<Outcome, RuntimeError> {
+        self.handle_known(channel, contact, event, lang_hint, write, None).await
+    }
+
+    /// `handle_with`, starting from `known` (the conversation as just read, `Some(None)` when
+    /// there is none) instead of reading it again; a retry after a conflict reads afresh.
+    async fn handle_known(
+        &self,
+        channel: &str,
+        contact: &str,
+        event: &Event,
+        lang_hint: Option<&str>,
+        write: &StepWrite<'_>,
+        mut known: Option<Option<Conversation>>,
+    ) -> Result<Outcome, RuntimeError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.try_handle(channel, contact, event, lang_hint, write).await {
+            match self.try_handle(channel, contact, event, lang_hint, write, known.take()).await {
                 Err(RuntimeError::Store(StoreError::Conflict(_))) if attempt < CONFLICT_RETRIES => {
                     continue;
                 }
@@ -185,10 +237,15 @@ impl Runtime {
         event: &Event,
         lang_hint: Option<&str>,
         write: &StepWrite<'_>,
+        known: Option<Option<Conversation>>,
     ) -> Result<Outcome, RuntimeError> {
         let i18n = self.engine.i18n();
         let new_lang = lang_hint.filter(|l| i18n.has_lang(l)).unwrap_or(i18n.default_lang()).to_string();
-        let conversation = match self.store.conversation(channel, contact).await {
+        let read = match known {
+            Some(known) => Ok(known),
+            None => self.store.conversation(channel, contact).await,
+        };
+        let conversation = match read {
             Ok(Some(c)) => c,
             Ok(None) => Conversation::new(channel, contact, State::new(new_lang)),
             Err(StoreError::CorruptState { id, .. }) => {
@@ -212,8 +269,7 @@ impl Runtime {
                 (conversation.state.clone(), vec![Effect::Send(reply)])
             }
         };
-        let committed =
-            self.store.commit_with(&conversation, &state, &effects, self.clock.now_ms(), write).await?;
+        let committed = self.commit_step(conversation, state, effects.clone(), write).await?;
         tracing::debug!(
             conversation = %committed.conversation_id,
             channel,
@@ -280,6 +336,40 @@ impl Runtime {
     /// The clock in use.
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// Commits a step with whatever other conversations' steps are ready (one transaction).
+    async fn commit_step(
+        &self,
+        conversation: Conversation,
+        state: State,
+        effects: Vec<Effect>,
+        write: &StepWrite<'_>,
+    ) -> Result<Committed, StoreError> {
+        let step = PendingStep {
+            conversation,
+            state,
+            effects,
+            now_ms: self.clock.now_ms(),
+            inbound_id: write.inbound_id,
+            outbox: write.outbox,
+            attachment: write.attachment.map(|(k, r)| (k.to_string(), r.to_string())),
+        };
+        self.steps.get_or_init(|| self.step_group()).write(Arc::new(step)).await?
+    }
+
+    fn step_group(&self) -> StepGroup {
+        let store = self.store.clone();
+        crate::store::group::Group::start(
+            STEP_GROUP,
+            Arc::new(move |batch: Vec<Arc<PendingStep>>| {
+                let store = store.clone();
+                Box::pin(async move {
+                    let steps: Vec<StepRef<'_>> = batch.iter().map(|s| s.as_step()).collect();
+                    store.commit_steps(&steps).await
+                })
+            }),
+        )
     }
 
     fn accept_group(&self) -> AcceptGroup {
@@ -512,16 +602,25 @@ impl Runtime {
         // While a counselor holds her case, her words answer whoever spoke last: the counselor,
         // unless she is in a flow that asked her something since. Keywords (emergency, menu,
         // exit, forget) always reach the flows.
+        let mut known = None;
         if let Some(escalator) = &self.escalator
             && let InboundEvent::Text { text } = &inbound.event
             && !self.engine.flows().triggers.iter().any(|t| t.keywords.contains(&crate::text::fold(text)))
-            && let Some(conversation) = self.store.conversation(&inbound.channel, &inbound.contact).await?
-            && (!conversation.state.is_active()
-                || self.store.counselor_spoke_last(&inbound.channel, &inbound.contact).await?)
-            && escalator.relay_from_survivor(&conversation.id, text).await?
         {
-            self.store.mark_inbound_processed(message.id, self.clock.now_ms()).await?;
-            return Ok(());
+            // Read once for this check and the step; an unreadable state is the step's to handle.
+            let conversation = match self.store.conversation(&inbound.channel, &inbound.contact).await {
+                Err(StoreError::CorruptState { .. }) => None,
+                read => Some(read?),
+            };
+            if let Some(Some(conversation)) = &conversation
+                && (!conversation.state.is_active()
+                    || self.store.counselor_spoke_last(&inbound.channel, &inbound.contact).await?)
+                && escalator.relay_from_survivor(&conversation.id, text).await?
+            {
+                self.store.mark_inbound_processed(message.id, self.clock.now_ms()).await?;
+                return Ok(());
+            }
+            known = conversation;
         }
         let attachment = match &inbound.event {
             InboundEvent::Media { kind, reference } => Some((kind.as_str(), reference.as_str())),
@@ -529,8 +628,15 @@ impl Runtime {
         };
         let write = StepWrite { inbound_id: Some(message.id), outbox: true, attachment };
         let event = inbound.event.to_event();
-        self.handle_with(&inbound.channel, &inbound.contact, &event, inbound.lang_hint.as_deref(), &write)
-            .await?;
+        self.handle_known(
+            &inbound.channel,
+            &inbound.contact,
+            &event,
+            inbound.lang_hint.as_deref(),
+            &write,
+            known,
+        )
+        .await?;
         Ok(())
     }
 }

@@ -128,6 +128,7 @@ pub async fn run(options: &DrainOptions) -> Result<DrainReport, BenchError> {
         think: Duration::ZERO,
         database_url: options.database_url.clone(),
         redis_url: options.redis_url.clone(),
+        inbound_rate: None,
     };
     let backend = super::Report::new(&server_options).backend;
     let mut server = super::start_server(&server_options, &gateway, options.rate, options.messages).await?;

@@ -16,8 +16,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Semaphore;
+
 pub use drain::{DrainOptions, DrainReport, run as drain};
-pub use report::Report;
+pub use report::{Report, render_all};
 
 use fake::Gateway;
 
@@ -43,6 +45,9 @@ pub struct BenchOptions {
     pub database_url: Option<String>,
     /// Redis for the server's coordination.
     pub redis_url: Option<String>,
+    /// Inbound messages per second to offer (open loop): each message goes to the next person
+    /// free to write; `None` lets each person write again after her reply and `think`.
+    pub inbound_rate: Option<f64>,
 }
 
 /// Why the bench could not run.
@@ -98,19 +103,35 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
     let deadline = Instant::now() + options.duration;
     let accepted = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    // Open loop: a ticket per message at the offered rate; a person takes one when she is free.
+    let tickets = options.inbound_rate.map(|rate| {
+        let tickets = Arc::new(Semaphore::new(0));
+        tokio::spawn(offer(tickets.clone(), rate, deadline));
+        tickets
+    });
     let mut people = tokio::task::JoinSet::new();
     for n in 0..options.users {
         let (gateway, http, accepted) = (gateway.clone(), http.clone(), accepted.clone());
         let base = server.inner.base.clone();
         let think = options.think;
+        let tickets = tickets.clone();
         people.spawn(async move {
-            // Spread the first messages over one think time, as people arrive.
-            tokio::time::sleep(think.mul_f64(n as f64 / 1000.0 % 1.0)).await;
+            if tickets.is_none() {
+                // Spread the first messages over one think time, as people arrive.
+                tokio::time::sleep(think.mul_f64(n as f64 / 1000.0 % 1.0)).await;
+            }
             let number = format!("+62899{n:07}");
             let inbox = gateway.subscribe(&number);
             let mut latencies = Vec::new();
             let mut step = 0usize;
             while Instant::now() < deadline {
+                if let Some(tickets) = &tickets {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    match tokio::time::timeout(wait, tickets.acquire()).await {
+                        Ok(Ok(ticket)) => ticket.forget(),
+                        _ => break,
+                    }
+                }
                 let sent = Instant::now();
                 if !post(&http, &base, &number, MENU[step % MENU.len()]).await {
                     continue;
@@ -122,7 +143,9 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
                 // She reads the whole reply (its parts come a second apart), then thinks.
                 while inbox.next_after(Instant::now(), QUIET).await.is_some() {}
                 step += 1;
-                tokio::time::sleep(think.saturating_sub(QUIET)).await;
+                if tickets.is_none() {
+                    tokio::time::sleep(think.saturating_sub(QUIET)).await;
+                }
             }
             latencies
         });
@@ -137,10 +160,27 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
     }
     report.elapsed = started.elapsed();
     report.accepted = accepted.load(Ordering::Relaxed);
+    report.unserved = tickets.map_or(0, |t| t.available_permits());
     report.emergency = emergencies.await.map_err(setup)?;
     report.peak_rss_kib = rss_kib(server.inner.child.id()).0;
     server.stop().await;
     Ok(report)
+}
+
+/// Issues tickets at `rate` a second until `deadline`, a millisecond's worth at a time.
+async fn offer(tickets: Arc<Semaphore>, rate: f64, deadline: Instant) {
+    let start = Instant::now();
+    let mut issued = 0usize;
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    while Instant::now() < deadline {
+        tick.tick().await;
+        let due = (start.elapsed().as_secs_f64() * rate) as usize;
+        if due > issued {
+            tickets.add_permits(due - issued);
+            issued = due;
+        }
+    }
 }
 
 /// Signs and posts one inbound SMS; whether it was accepted.

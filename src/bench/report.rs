@@ -25,6 +25,10 @@ pub struct Report {
     pub latencies: Vec<Duration>,
     /// From an emergency's last answer to the counselor's notice arriving.
     pub emergency: Vec<Duration>,
+    /// Inbound messages per second offered (open loop), if any.
+    pub offered: Option<f64>,
+    /// Offered messages no person was free to send before the end.
+    pub unserved: usize,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
@@ -48,7 +52,12 @@ impl Report {
             (None, Some(_)) => "SQLite + Redis",
             (None, None) => "SQLite",
         };
-        Self { backend: backend.into(), users: options.users, ..Self::default() }
+        Self {
+            backend: backend.into(),
+            users: options.users,
+            offered: options.inbound_rate,
+            ..Self::default()
+        }
     }
 
     /// Inbound messages per second over the run.
@@ -58,17 +67,23 @@ impl Report {
 
     /// The table `teduh bench` prints.
     pub fn render(&self) -> String {
+        render_all(std::slice::from_ref(self))
+    }
+
+    fn rows(&self) -> Vec<(&'static str, String)> {
         let mut latencies = self.latencies.clone();
         latencies.sort();
         let mut emergency = self.emergency.clone();
         emergency.sort();
-        let rows = [
+        vec![
             ("backend", self.backend.clone()),
-            ("people walking the menus", self.users.to_string()),
+            ("people", self.users.to_string()),
+            ("inbound offered/s", self.offered.map_or("-".into(), |r| format!("{r:.0}"))),
             ("start-up (spawn to ready)", ms(Some(self.startup))),
             ("idle RSS", format!("{:.1} MiB", self.idle_rss_kib as f64 / 1024.0)),
             ("inbound accepted", format!("{} in {:.1} s", self.accepted, self.elapsed.as_secs_f64())),
             ("inbound messages/s sustained", format!("{:.0}", self.rate())),
+            ("offered but nobody free", self.unserved.to_string()),
             ("end-to-end p50", ms(percentile(&latencies, 50.0))),
             ("end-to-end p99", ms(percentile(&latencies, 99.0))),
             ("end-to-end max", ms(latencies.last().copied())),
@@ -77,15 +92,59 @@ impl Report {
             ("emergency to counselor p99", ms(percentile(&emergency, 99.0))),
             ("emergencies timed", emergency.len().to_string()),
             ("peak RSS", format!("{:.1} MiB", self.peak_rss_kib as f64 / 1024.0)),
-        ];
-        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-        rows.iter().map(|(k, v)| format!("{k:<width$}  {v}\n")).collect()
+        ]
     }
+}
+
+/// One table for several runs: a row per measure, a column per run.
+pub fn render_all(reports: &[Report]) -> String {
+    let columns: Vec<Vec<(&str, String)>> = reports.iter().map(Report::rows).collect();
+    let Some(first) = columns.first() else {
+        return String::new();
+    };
+    let label = first.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let widths: Vec<usize> =
+        columns.iter().map(|c| c.iter().map(|(_, v)| v.len()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for (row, (name, _)) in first.iter().enumerate() {
+        let mut line = format!("{name:<label$}");
+        for (column, width) in columns.iter().zip(&widths) {
+            line.push_str(&format!("  {:<width$}", column[row].1));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn several_runs_share_one_table_a_column_each() {
+        let sqlite = Report {
+            backend: "SQLite".into(),
+            accepted: 100,
+            elapsed: Duration::from_secs(2),
+            ..Report::default()
+        };
+        let pg = Report {
+            backend: "PostgreSQL + Redis".into(),
+            accepted: 300,
+            elapsed: Duration::from_secs(2),
+            ..Report::default()
+        };
+        let table = render_all(&[sqlite, pg]);
+        let backend = table.lines().next().unwrap_or_default();
+        assert!(
+            backend.starts_with("backend")
+                && backend.contains("SQLite")
+                && backend.ends_with("PostgreSQL + Redis")
+        );
+        let rate = table.lines().find(|l| l.starts_with("inbound messages/s sustained")).unwrap_or_default();
+        assert_eq!(rate.split_whitespace().rev().take(2).collect::<Vec<_>>(), ["150", "50"]);
+    }
 
     #[test]
     fn percentiles_take_the_nearest_rank() {

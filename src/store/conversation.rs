@@ -133,19 +133,70 @@ fn state_json(state: &State) -> String {
     serde_json::to_string(state).unwrap_or_else(|_| "{}".to_string())
 }
 
-const INSERT_OUTBOX: &str = "INSERT INTO outbox (channel, contact_key, conversation_id, lane, payload, status, \
-     attempts, next_attempt_at, created_at, updated_at, contact_sealed) \
-     VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6, $6, $7)";
 const RECENT_SENT: &str = "SELECT provider_message_id FROM outbox WHERE channel = $1 AND contact_key = $2 \
      AND status IN ('sent', 'delivered', 'read') AND updated_at >= $3 ORDER BY id DESC";
 const UNSENT: &str = "SELECT id FROM outbox WHERE channel = $1 AND contact_key = $2 \
      AND status IN ('queued', 'sending') ORDER BY id DESC";
+const INSERT_OUTBOX_ROWS: &str = "INSERT INTO outbox (channel, contact_key, conversation_id, lane, payload, status, \
+     attempts, next_attempt_at, created_at, updated_at, contact_sealed) VALUES";
+/// Outbox rows per INSERT (seven parameters each, well inside both databases' limits).
+const OUTBOX_CHUNK: usize = 256;
+
+/// A send a step made, inserted with the group's others once every step is written.
+#[derive(Debug)]
+struct QueuedRow {
+    channel: String,
+    contact: String,
+    conversation: String,
+    lane: i64,
+    payload: String,
+    now_ms: i64,
+    sealed_contact: String,
+}
+
+impl QueuedRow {
+    fn new(
+        channel: &str,
+        contact: &str,
+        conversation: &str,
+        lane: i64,
+        payload: String,
+        now_ms: i64,
+        sealed_contact: &str,
+    ) -> Self {
+        Self {
+            channel: channel.to_string(),
+            contact: contact.to_string(),
+            conversation: conversation.to_string(),
+            lane,
+            payload,
+            now_ms,
+            sealed_contact: sealed_contact.to_string(),
+        }
+    }
+}
+
 /// Telegram lets a bot delete its messages in a private chat for 48 hours.
 const CLEARABLE_MS: i64 = 48 * 3600 * 1000;
 
 fn outgoing_json(payload: &OutgoingPayload) -> String {
     // Replies hold only strings: serialisation cannot fail.
     serde_json::to_string(payload).unwrap_or_default()
+}
+
+/// One step to commit: the conversation as read, its new state and the step's effects.
+#[derive(Debug, Clone, Copy)]
+pub struct StepRef<'a> {
+    /// The conversation as it was read (its version is checked).
+    pub conversation: &'a Conversation,
+    /// The state after the step.
+    pub state: &'a State,
+    /// The step's effects.
+    pub effects: &'a [Effect],
+    /// When, in ms since the epoch.
+    pub now_ms: i64,
+    /// What a channel step writes besides.
+    pub write: StepWrite<'a>,
 }
 
 /// What a channel step writes besides the conversation itself.
@@ -251,169 +302,229 @@ impl Store {
         now_ms: i64,
         write: &StepWrite<'_>,
     ) -> Result<Committed, StoreError> {
-        let json = self.seal(&state_json(state));
-        // Replies in a step that reports an emergency go in the urgent lane.
-        let urgent = effects.iter().any(|e| {
-            matches!(e, Effect::Escalate { .. } | Effect::OpenCase { priority: Priority::Urgent, .. })
-        });
-        let reply_lane = if urgent { lane::URGENT } else { lane::REPLY };
-        let channel = &conversation.channel;
-        // Lookups use the address's keyed hash; the address itself is stored sealed.
-        let contact = &self.key(&conversation.contact_key);
-        let sealed_contact = &self.seal(&conversation.contact_key);
-        let mut id = conversation.id.clone();
-        let mut version = conversation.version + 1;
-        let mut opened_cases = Vec::new();
-        let mut withdrawn = Vec::new();
+        let step = StepRef { conversation, state, effects, now_ms, write: *write };
+        let mut results = self.commit_steps(std::slice::from_ref(&step)).await?;
+        results.pop().unwrap_or_else(|| Err(StoreError::Grouped("nothing committed".into())))
+    }
+
+    /// Commits several conversations' steps in one transaction (group commit: one durable
+    /// commit for many steps). With one step, its own failure comes back as its result and
+    /// nothing is written; with several, any step's failure rolls the whole group back and is
+    /// returned as the error, so the caller can commit them one by one instead.
+    pub async fn commit_steps(
+        &self,
+        steps: &[StepRef<'_>],
+    ) -> Result<Vec<Result<Committed, StoreError>>, StoreError> {
+        let mut results = Vec::with_capacity(steps.len());
+        // Every step's sends, inserted together at the end in the order they were made.
+        let mut queued: Vec<QueuedRow> = Vec::new();
+        let _writing = self.writing().await;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let written = if conversation.version == 0 {
-                exec!(tx, INSERT_CONVERSATION, &id, channel, contact, &json, now_ms, sealed_contact)
-            } else {
-                exec!(tx, UPDATE_CONVERSATION, &json, now_ms, &id, conversation.version)
-            };
-            if written.rows_affected() == 0 {
-                return Err(StoreError::Conflict(id));
-            }
-            if let Some(inbound) = write.inbound_id {
-                // The fence: a step for a message someone else has processed (after this
-                // instance's lease ran out) commits nothing.
-                let marked = exec!(tx, "UPDATE inbound SET processed_at = $1 WHERE id = $2 AND processed_at IS NULL", now_ms, inbound);
-                if marked.rows_affected() == 0 {
-                    return Err(StoreError::AlreadyProcessed(inbound));
-                }
-            }
-            if let Some((kind, reference)) = write.attachment {
-                exec!(tx, "INSERT INTO attachments (conversation_id, channel, kind, reference, received_at) \
-                    VALUES ($1, $2, $3, $4, $5)", &id, channel, kind, reference, now_ms);
-            }
-            // Sends still unsent before this step: a clear deletes them once they are out, but
-            // not what this step itself says (the neutral goodbye stays).
-            let unsent: Vec<i64> = if write.outbox && effects.contains(&Effect::ClearChat) {
-                sqlx::query_scalar(UNSENT).bind(channel).bind(contact).fetch_all(&mut *tx).await?
-            } else {
-                Vec::new()
-            };
-            // The case this step is working on: effects after an `open_case` refer to it.
-            let mut current_case: Option<String> = None;
-            for (index, effect) in effects.iter().enumerate() {
-                match effect {
-                    Effect::SetTimer { seq, after_secs } => {
-                        let due = now_ms.saturating_add((*after_secs as i64).saturating_mul(1000));
-                        exec!(tx, UPSERT_TIMER, &id, *seq as i64, due);
+            for step in steps {
+                let mark = queued.len();
+                let result: Result<Committed, StoreError> = async {
+                    let StepRef { conversation, state, effects, now_ms, write } = *step;
+                    let json = self.seal(&state_json(state));
+                    // Replies in a step that reports an emergency go in the urgent lane.
+                    let urgent = effects.iter().any(|e| {
+                        matches!(e, Effect::Escalate { .. } | Effect::OpenCase { priority: Priority::Urgent, .. })
+                    });
+                    let reply_lane = if urgent { lane::URGENT } else { lane::REPLY };
+                    let channel = &conversation.channel;
+                    // Lookups use the address's keyed hash; the address itself is stored sealed.
+                    let contact = &self.key(&conversation.contact_key);
+                    let sealed_contact = &self.seal(&conversation.contact_key);
+                    let mut id = conversation.id.clone();
+                    let mut version = conversation.version + 1;
+                    let mut opened_cases = Vec::new();
+                    let mut withdrawn = Vec::new();
+                    let written = if conversation.version == 0 {
+                        exec!(tx, INSERT_CONVERSATION, &id, channel, contact, &json, now_ms, sealed_contact)
+                    } else {
+                        exec!(tx, UPDATE_CONVERSATION, &json, now_ms, &id, conversation.version)
+                    };
+                    if written.rows_affected() == 0 {
+                        return Err(StoreError::Conflict(id));
                     }
-                    Effect::CancelTimer => {
-                        exec!(tx, "DELETE FROM flow_timers WHERE conversation_id = $1", &id);
+                    if let Some(inbound) = write.inbound_id {
+                        // The fence: a step for a message someone else has processed (after this
+                        // instance's lease ran out) commits nothing.
+                        let marked = exec!(tx, "UPDATE inbound SET processed_at = $1 WHERE id = $2 AND processed_at IS NULL", now_ms, inbound);
+                        if marked.rows_affected() == 0 {
+                            return Err(StoreError::AlreadyProcessed(inbound));
+                        }
                     }
-                    Effect::OpenCase { priority, category, region, provider, fields } => {
-                        let case_id = uuid::Uuid::new_v4().to_string();
-                        let code = case_code();
-                        let fields = (!fields.is_empty()).then(|| self.seal(&serde_json::to_string(fields).unwrap_or_default()));
-                        exec!(tx, INSERT_CASE, &case_id, &code, &id, priority.as_str(), category.as_deref(), now_ms,
-                            region.as_deref(), provider.as_deref(), fields.as_deref());
-                        exec!(tx, INSERT_CASE_EVENT, &case_id, now_ms, "opened", None::<&str>);
-                        opened_cases.push(OpenedCase { effect: index, code });
-                        current_case = Some(case_id);
+                    if let Some((kind, reference)) = write.attachment {
+                        exec!(tx, "INSERT INTO attachments (conversation_id, channel, kind, reference, received_at) \
+                            VALUES ($1, $2, $3, $4, $5)", &id, channel, kind, reference, now_ms);
                     }
-                    Effect::RecordSurvey { rating, comment, provider } => {
-                        let case_code: Option<String> = sqlx::query_scalar(LATEST_CASE_CODE)
-                            .bind(&id)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                        let rating = rating.map(|r| r.round() as i64);
-                        let comment = comment.as_deref().map(|c| self.seal(c));
-                        exec!(tx, INSERT_SURVEY, uuid::Uuid::new_v4().to_string(), provider.as_deref(),
-                            case_code.as_deref(), rating, comment.as_deref(), now_ms);
-                    }
-                    Effect::Escalate { policy: detail } | Effect::Handoff { service: detail } => {
-                        let (kind, default_priority) = match effect {
-                            Effect::Escalate { .. } => ("escalation_requested", Priority::Urgent),
-                            _ => ("handoff_requested", Priority::Normal),
-                        };
-                        let open: Option<String> = match &current_case {
-                            Some(c) => Some(c.clone()),
-                            None => sqlx::query_scalar(LATEST_OPEN_CASE).bind(&id).fetch_optional(&mut *tx).await?,
-                        };
-                        // Escalation and handoff always concern a case: open one if the flow
-                        // did not.
-                        let case_id = match open {
-                            Some(c) => c,
-                            None => {
+                    // Sends still unsent before this step: a clear deletes them once they are out, but
+                    // not what this step itself says (the neutral goodbye stays).
+                    let unsent: Vec<i64> = if write.outbox && effects.contains(&Effect::ClearChat) {
+                        sqlx::query_scalar(UNSENT).bind(channel).bind(contact).fetch_all(&mut *tx).await?
+                    } else {
+                        Vec::new()
+                    };
+                    // The case this step is working on: effects after an `open_case` refer to it.
+                    let mut current_case: Option<String> = None;
+                    for (index, effect) in effects.iter().enumerate() {
+                        match effect {
+                            Effect::SetTimer { seq, after_secs } => {
+                                let due = now_ms.saturating_add((*after_secs as i64).saturating_mul(1000));
+                                exec!(tx, UPSERT_TIMER, &id, *seq as i64, due);
+                            }
+                            Effect::CancelTimer => {
+                                exec!(tx, "DELETE FROM flow_timers WHERE conversation_id = $1", &id);
+                            }
+                            Effect::OpenCase { priority, category, region, provider, fields } => {
                                 let case_id = uuid::Uuid::new_v4().to_string();
                                 let code = case_code();
-                                exec!(tx, INSERT_CASE, &case_id, &code, &id, default_priority.as_str(), None::<&str>, now_ms,
-                                    None::<&str>, None::<&str>, None::<&str>);
+                                let fields = (!fields.is_empty()).then(|| self.seal(&serde_json::to_string(fields).unwrap_or_default()));
+                                exec!(tx, INSERT_CASE, &case_id, &code, &id, priority.as_str(), category.as_deref(), now_ms,
+                                    region.as_deref(), provider.as_deref(), fields.as_deref());
                                 exec!(tx, INSERT_CASE_EVENT, &case_id, now_ms, "opened", None::<&str>);
                                 opened_cases.push(OpenedCase { effect: index, code });
-                                current_case = Some(case_id.clone());
-                                case_id
+                                current_case = Some(case_id);
                             }
-                        };
-                        exec!(tx, INSERT_CASE_EVENT, &case_id, now_ms, kind, Some(detail.as_str()));
-                        // The escalation worker picks the case up from here (durably).
-                        let policy = match effect {
-                            Effect::Escalate { policy } => policy.as_str(),
-                            _ => "normal",
-                        };
-                        exec!(tx, "INSERT INTO escalations (case_id, policy, status, due_at, created_at, updated_at) \
-                            VALUES ($1, $2, 'pending', $3, $3, $3) ON CONFLICT (case_id) DO NOTHING",
-                            &case_id, policy, now_ms);
-                    }
-                    Effect::Forget => {
-                        // Cases keep what the provider needs; they lose the link to her.
-                        let cases: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
-                            "SELECT id, code, accepted_by, status FROM cases WHERE conversation_id = $1",
-                        )
-                        .bind(&id)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                        for (case_id, code, holder, status) in cases {
-                            exec!(tx, INSERT_CASE_EVENT, &case_id, now_ms, "contact_withdrawn", None::<&str>);
-                            if status != "closed" {
-                                withdrawn.push((case_id, code, holder));
+                            Effect::RecordSurvey { rating, comment, provider } => {
+                                let case_code: Option<String> = sqlx::query_scalar(LATEST_CASE_CODE)
+                                    .bind(&id)
+                                    .fetch_optional(&mut *tx)
+                                    .await?;
+                                let rating = rating.map(|r| r.round() as i64);
+                                let comment = comment.as_deref().map(|c| self.seal(c));
+                                exec!(tx, INSERT_SURVEY, uuid::Uuid::new_v4().to_string(), provider.as_deref(),
+                                    case_code.as_deref(), rating, comment.as_deref(), now_ms);
                             }
+                            Effect::Escalate { policy: detail } | Effect::Handoff { service: detail } => {
+                                let (kind, default_priority) = match effect {
+                                    Effect::Escalate { .. } => ("escalation_requested", Priority::Urgent),
+                                    _ => ("handoff_requested", Priority::Normal),
+                                };
+                                let open: Option<String> = match &current_case {
+                                    Some(c) => Some(c.clone()),
+                                    None => sqlx::query_scalar(LATEST_OPEN_CASE).bind(&id).fetch_optional(&mut *tx).await?,
+                                };
+                                // Escalation and handoff always concern a case: open one if the flow
+                                // did not.
+                                let case_id = match open {
+                                    Some(c) => c,
+                                    None => {
+                                        let case_id = uuid::Uuid::new_v4().to_string();
+                                        let code = case_code();
+                                        exec!(tx, INSERT_CASE, &case_id, &code, &id, default_priority.as_str(), None::<&str>, now_ms,
+                                            None::<&str>, None::<&str>, None::<&str>);
+                                        exec!(tx, INSERT_CASE_EVENT, &case_id, now_ms, "opened", None::<&str>);
+                                        opened_cases.push(OpenedCase { effect: index, code });
+                                        current_case = Some(case_id.clone());
+                                        case_id
+                                    }
+                                };
+                                exec!(tx, INSERT_CASE_EVENT, &case_id, now_ms, kind, Some(detail.as_str()));
+                                // The escalation worker picks the case up from here (durably).
+                                let policy = match effect {
+                                    Effect::Escalate { policy } => policy.as_str(),
+                                    _ => "normal",
+                                };
+                                exec!(tx, "INSERT INTO escalations (case_id, policy, status, due_at, created_at, updated_at) \
+                                    VALUES ($1, $2, 'pending', $3, $3, $3) ON CONFLICT (case_id) DO NOTHING",
+                                    &case_id, policy, now_ms);
+                            }
+                            Effect::Forget => {
+                                // Cases keep what the provider needs; they lose the link to her.
+                                let cases: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
+                                    "SELECT id, code, accepted_by, status FROM cases WHERE conversation_id = $1",
+                                )
+                                .bind(&id)
+                                .fetch_all(&mut *tx)
+                                .await?;
+                                for (case_id, code, holder, status) in cases {
+                                    exec!(tx, INSERT_CASE_EVENT, &case_id, now_ms, "contact_withdrawn", None::<&str>);
+                                    if status != "closed" {
+                                        withdrawn.push((case_id, code, holder));
+                                    }
+                                }
+                                // What she wrote and what she was sent go with her; messages still queued
+                                // (her goodbye) are sent, then purged with the rest by retention.
+                                exec!(tx, "DELETE FROM inbound WHERE channel = $1 AND contact_key = $2", channel, contact);
+                                exec!(tx, "DELETE FROM attachments WHERE conversation_id = $1", &id);
+                                exec!(tx, "DELETE FROM outbox WHERE channel = $1 AND contact_key = $2 \
+                                    AND status NOT IN ('queued', 'sending')", channel, contact);
+                                exec!(tx, "UPDATE cases SET conversation_id = NULL WHERE conversation_id = $1", &id);
+                                exec!(tx, "DELETE FROM flow_timers WHERE conversation_id = $1", &id);
+                                exec!(tx, "DELETE FROM conversations WHERE id = $1", &id);
+                                // What remains of the conversation starts over under an unrelated id.
+                                id = uuid::Uuid::new_v4().to_string();
+                                version = 1;
+                                exec!(tx, INSERT_CONVERSATION, &id, channel, contact, &json, now_ms, sealed_contact);
+                            }
+                            Effect::Send(reply) if write.outbox => {
+                                let payload = self.seal(&outgoing_json(&OutgoingPayload::Reply(reply.clone())));
+                                queued.push(QueuedRow::new(channel, contact, &id, reply_lane, payload, now_ms, sealed_contact));
+                            }
+                            Effect::ClearChat if write.outbox => {
+                                let since = now_ms - CLEARABLE_MS;
+                                let sent: Vec<Option<String>> = sqlx::query_scalar(RECENT_SENT)
+                                    .bind(channel)
+                                    .bind(contact)
+                                    .bind(since)
+                                    .fetch_all(&mut *tx)
+                                    .await?;
+                                let message_ids: Vec<String> = sent
+                                    .into_iter()
+                                    .flatten()
+                                    .flat_map(|ids| ids.split(',').map(str::to_string).collect::<Vec<_>>())
+                                    .collect();
+                                let clear = OutgoingPayload::ClearChat { message_ids, pending: unsent.clone() };
+                                let payload = self.seal(&outgoing_json(&clear));
+                                queued.push(QueuedRow::new(channel, contact, &id, lane::URGENT, payload, now_ms, sealed_contact));
+                            }
+                            Effect::Send(_) | Effect::ClearChat | Effect::Ended => {}
                         }
-                        // What she wrote and what she was sent go with her; messages still queued
-                        // (her goodbye) are sent, then purged with the rest by retention.
-                        exec!(tx, "DELETE FROM inbound WHERE channel = $1 AND contact_key = $2", channel, contact);
-                        exec!(tx, "DELETE FROM attachments WHERE conversation_id = $1", &id);
-                        exec!(tx, "DELETE FROM outbox WHERE channel = $1 AND contact_key = $2 \
-                            AND status NOT IN ('queued', 'sending')", channel, contact);
-                        exec!(tx, "UPDATE cases SET conversation_id = NULL WHERE conversation_id = $1", &id);
-                        exec!(tx, "DELETE FROM flow_timers WHERE conversation_id = $1", &id);
-                        exec!(tx, "DELETE FROM conversations WHERE id = $1", &id);
-                        // What remains of the conversation starts over under an unrelated id.
-                        id = uuid::Uuid::new_v4().to_string();
-                        version = 1;
-                        exec!(tx, INSERT_CONVERSATION, &id, channel, contact, &json, now_ms, sealed_contact);
                     }
-                    Effect::Send(reply) if write.outbox => {
-                        let payload = self.seal(&outgoing_json(&OutgoingPayload::Reply(reply.clone())));
-                        exec!(tx, INSERT_OUTBOX, channel, contact, &id, reply_lane, &payload, now_ms, sealed_contact);
-                    }
-                    Effect::ClearChat if write.outbox => {
-                        let since = now_ms - CLEARABLE_MS;
-                        let sent: Vec<Option<String>> = sqlx::query_scalar(RECENT_SENT)
-                            .bind(channel)
-                            .bind(contact)
-                            .bind(since)
-                            .fetch_all(&mut *tx)
-                            .await?;
-                        let message_ids: Vec<String> = sent
-                            .into_iter()
-                            .flatten()
-                            .flat_map(|ids| ids.split(',').map(str::to_string).collect::<Vec<_>>())
-                            .collect();
-                        let clear = OutgoingPayload::ClearChat { message_ids, pending: unsent.clone() };
-                        let payload = self.seal(&outgoing_json(&clear));
-                        exec!(tx, INSERT_OUTBOX, channel, contact, &id, lane::URGENT, &payload, now_ms, sealed_contact);
-                    }
-                    Effect::Send(_) | Effect::ClearChat | Effect::Ended => {}
+                    Ok(Committed { conversation_id: id, version, opened_cases, withdrawn })
                 }
+                .await;
+                match result {
+                    Ok(committed) => results.push(Ok(committed)),
+                    Err(e) if steps.len() == 1 => {
+                        queued.truncate(mark);
+                        tx.rollback().await?;
+                        return Ok(vec![Err(e)]);
+                    }
+                    Err(e) => {
+                        tx.rollback().await?;
+                        return Err(StoreError::Grouped(format!("a step of the group failed: {e}")));
+                    }
+                }
+            }
+            for chunk in queued.chunks(OUTBOX_CHUNK) {
+                let values = (0..chunk.len())
+                    .map(|i| {
+                        let b = i * 7;
+                        format!("(${}, ${}, ${}, ${}, ${}, 'queued', 0, ${}, ${}, ${}, ${})",
+                            b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 6, b + 6, b + 7)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!("{INSERT_OUTBOX_ROWS} {values}");
+                let mut query = sqlx::query(&sql);
+                for row in chunk {
+                    query = query
+                        .bind(&row.channel)
+                        .bind(&row.contact)
+                        .bind(&row.conversation)
+                        .bind(row.lane)
+                        .bind(&row.payload)
+                        .bind(row.now_ms)
+                        .bind(&row.sealed_contact);
+                }
+                query.execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
-        Ok(Committed { conversation_id: id, version, opened_cases, withdrawn })
+        Ok(results)
     }
 
     /// Flow timers due at `now_ms`, oldest first, at most `limit`; `only` restricts them to one

@@ -129,6 +129,7 @@ impl Store {
             Some((at, seq)) => (Some(at), Some(seq)),
             None => (None, None),
         };
+        let _writing = self.writing().await;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let moved = if write.keep_chain { 1 } else { sqlx::query(
@@ -200,6 +201,7 @@ impl Store {
         messages: &[(String, String, OutgoingPayload)],
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             queue_urgent!(self, tx, messages, now_ms);

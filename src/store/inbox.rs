@@ -45,6 +45,7 @@ impl Store {
                 message: e.to_string(),
             })?);
         }
+        let _writing = self.writing().await;
         let stored = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut stored = Vec::with_capacity(batch.len());
@@ -117,9 +118,12 @@ impl Store {
             super::Db::Postgres(_) => PG,
             super::Db::Sqlite(_) => SQLITE,
         };
-        let ids: Vec<i64> = on_pool!(self, pool => {
-            sqlx::query_scalar(sql).bind(now_ms + lease_ms).bind(now_ms).bind(limit).fetch_all(pool).await?
-        });
+        let ids: Vec<i64> = {
+            let _writing = self.writing().await;
+            on_pool!(self, pool => {
+                sqlx::query_scalar(sql).bind(now_ms + lease_ms).bind(now_ms).bind(limit).fetch_all(pool).await?
+            })
+        };
         self.inbound_rows(&ids).await
     }
 
@@ -183,6 +187,7 @@ impl Store {
     /// Marks an inbox row processed without a step (e.g. a carrier opt-out word).
     /// Returns `false` when it was processed already (by another instance that took over).
     pub async fn mark_inbound_processed(&self, id: i64, now_ms: i64) -> Result<bool, StoreError> {
+        let _writing = self.writing().await;
         let done = on_pool!(self, pool => {
             sqlx::query("UPDATE inbound SET processed_at = $1 WHERE id = $2 AND processed_at IS NULL")
                 .bind(now_ms)

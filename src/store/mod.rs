@@ -28,7 +28,7 @@ use crate::vault::{Keyring, VaultError};
 pub use audit::AuditQuery;
 pub use cases::{Acceptance, CaseFilter, CaseRecord};
 pub use conversation::{
-    CaseEvent, CaseRow, Committed, Conversation, DueTimer, OpenedCase, StepWrite, SurveyRow,
+    CaseEvent, CaseRow, Committed, Conversation, DueTimer, OpenedCase, StepRef, StepWrite, SurveyRow,
 };
 pub use escalation::{DueEscalation, EscalationWrite, Notification};
 pub use inbox::{Accepted, PendingInbound};
@@ -93,6 +93,8 @@ pub enum Db {
 pub struct Store {
     db: Db,
     vault: std::sync::Arc<Keyring>,
+    /// SQLite's one write lock, taken in the process first (see [`Store::writing`]).
+    writer: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// Runs `$body` with `$pool` bound to whichever pool the store holds; the body is compiled once
@@ -123,7 +125,7 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl);
         };
-        Ok(Self { db, vault: std::sync::Arc::new(vault) })
+        Ok(Self::assemble(db, vault))
     }
 
     /// Opens an SQLite database (`sqlite:PATH`) with the key file beside it, created on first
@@ -144,7 +146,7 @@ impl Store {
         if created {
             tracing::info!(key_file = %path.with_extension("key").display(), "created a new encryption key file (owner-only); back it up");
         }
-        Ok(Self { db, vault: std::sync::Arc::new(vault) })
+        Ok(Self::assemble(db, vault))
     }
 
     async fn connect_sqlite(path: &Path) -> Result<Db, StoreError> {
@@ -192,7 +194,24 @@ impl Store {
             .await?;
         pool.close().await;
         let db = Self::connect_postgres(base.options([("search_path", schema)])).await?;
-        Ok(Self { db, vault: std::sync::Arc::new(vault) })
+        Ok(Self::assemble(db, vault))
+    }
+
+    fn assemble(db: Db, vault: Keyring) -> Self {
+        let writer = matches!(db, Db::Sqlite(_)).then(std::sync::Arc::default);
+        Self { db, vault: std::sync::Arc::new(vault), writer }
+    }
+
+    /// Waits for this process's turn to write. SQLite takes one writer at a time, and a writer
+    /// that finds the lock taken sleeps in SQLite's busy handler (1 ms, then 2, 5, 10 ms and
+    /// more) however soon the lock is free again; the busy writers of the hot path (inbox,
+    /// steps, claims, sent records) queue here instead and start the moment it is their turn.
+    /// PostgreSQL has row locks: nothing to wait for.
+    pub(crate) async fn writing(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.writer {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
     }
 
     /// The connection pool.

@@ -7,6 +7,10 @@ use super::{Store, StoreError, on_pool};
 use crate::channel::{Outgoing, OutgoingPayload};
 
 /// Lanes, most urgent first: counselor notifications and emergencies never wait behind replies.
+/// Most rows of one chat a claim takes: sent a second apart, they all leave well inside the
+/// dispatcher's lease.
+pub const CHAT_ROWS: usize = 8;
+
 pub mod lane {
     /// Escalations and emergency traffic.
     pub const URGENT: i64 = 0;
@@ -89,42 +93,81 @@ where
 }
 
 impl Store {
-    /// Claims up to `limit` rows due now, most urgent lane first, leasing them for `lease_ms`
-    /// so a crashed sender's rows come back by themselves.
+    /// Claims the rows due now of up to `limit` chats, most urgent lane first, leasing them for
+    /// `lease_ms` so a crashed sender's rows come back by themselves. A chat is claimed by its
+    /// oldest unfinished row, together with the rest of that step's replies (at most
+    /// [`CHAT_ROWS`] rows a chat), so its messages arrive in order even across instances and
+    /// the rows behind a reply in flight never sit in the queue to be walked over by the next
+    /// claim.
     pub async fn claim_outbox(
         &self,
         now_ms: i64,
         limit: i64,
         lease_ms: i64,
     ) -> Result<Vec<Outgoing>, StoreError> {
-        // PostgreSQL lets several instances claim side by side; SQLite has one writer anyway.
-        // Only a chat's oldest unfinished row is taken (the urgent lane orders chats, never the
-        // messages within one), so a chat's messages arrive in order even across instances.
-        const PG: &str = "UPDATE outbox SET status = 'sending', next_attempt_at = $1, updated_at = $2 \
-            WHERE id IN (SELECT o.id FROM outbox o WHERE o.status IN ('queued', 'sending') AND o.next_attempt_at <= $3 \
+        // One lane at a time, each a range of the due rows in `outbox_lane_due`: rows in flight
+        // (leased into the future) or waiting to retry are never visited. PostgreSQL's SKIP
+        // LOCKED lets instances claim side by side; SQLite has one writer anyway.
+        const HEADS_PG: &str = "SELECT o.id FROM outbox o WHERE o.status IN ('queued', 'sending') \
+            AND o.lane = $1 AND o.next_attempt_at <= $2 \
             AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel = o.channel AND e.contact_key = o.contact_key \
             AND e.id < o.id AND e.status IN ('queued', 'sending')) \
-            ORDER BY o.lane, o.id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id";
-        // SQLite's planner, without statistics, would sort every waiting row per claim.
-        const SQLITE: &str = "UPDATE outbox SET status = 'sending', next_attempt_at = $1, updated_at = $2 \
-            WHERE id IN (SELECT o.id FROM outbox o INDEXED BY outbox_waiting WHERE o.status IN ('queued', 'sending') \
-            AND o.next_attempt_at <= $3 AND NOT EXISTS (SELECT 1 FROM outbox e INDEXED BY outbox_chat_waiting \
+            ORDER BY o.next_attempt_at, o.id LIMIT $3 FOR UPDATE SKIP LOCKED";
+        const HEADS_SQLITE: &str = "SELECT o.id FROM outbox o INDEXED BY outbox_lane_due WHERE o.status IN ('queued', 'sending') \
+            AND o.lane = $1 AND o.next_attempt_at <= $2 \
+            AND NOT EXISTS (SELECT 1 FROM outbox e INDEXED BY outbox_chat_waiting \
             WHERE e.channel = o.channel AND e.contact_key = o.contact_key \
             AND e.id < o.id AND e.status IN ('queued', 'sending')) \
-            ORDER BY o.lane, o.id LIMIT $4) RETURNING id";
-        let sql = match self.db() {
-            super::Db::Postgres(_) => PG,
-            super::Db::Sqlite(_) => SQLITE,
+            ORDER BY o.next_attempt_at, o.id LIMIT $3";
+        let heads_sql = match self.db() {
+            super::Db::Postgres(_) => HEADS_PG,
+            super::Db::Sqlite(_) => HEADS_SQLITE,
         };
-        let ids: Vec<i64> = on_pool!(self, pool => {
-            sqlx::query_scalar(sql).bind(now_ms + lease_ms).bind(now_ms).bind(now_ms).bind(limit).fetch_all(pool).await?
-        });
+        let ids: Vec<i64> = {
+            let _writing = self.writing().await;
+            on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let mut heads: Vec<i64> = Vec::new();
+                for lane in [lane::URGENT, lane::REPLY, lane::BULK] {
+                    let room = limit - heads.len() as i64;
+                    if room <= 0 {
+                        break;
+                    }
+                    let found: Vec<i64> =
+                        sqlx::query_scalar(heads_sql).bind(lane).bind(now_ms).bind(room).fetch_all(&mut *tx).await?;
+                    heads.extend(found);
+                }
+                if heads.is_empty() {
+                    tx.commit().await?;
+                    Vec::new()
+                } else {
+                    // The rest of the step each head came from: the same chat, queued at the
+                    // same moment, due now. (Rows held back behind a retry are not due.)
+                    let list = super::placeholders(4, heads.len());
+                    let sql = format!(
+                        "UPDATE outbox SET status = 'sending', next_attempt_at = $1, updated_at = $2 \
+                         WHERE id IN ({list}) OR id IN (SELECT f.id FROM outbox f JOIN outbox h \
+                         ON h.channel = f.channel AND h.contact_key = f.contact_key AND h.created_at = f.created_at \
+                         AND f.id > h.id WHERE h.id IN ({list}) AND f.status IN ('queued', 'sending') \
+                         AND f.next_attempt_at <= $3) RETURNING id"
+                    );
+                    let mut query = sqlx::query_scalar(&sql).bind(now_ms + lease_ms).bind(now_ms).bind(now_ms);
+                    for id in &heads {
+                        query = query.bind(id);
+                    }
+                    let mut ids: Vec<i64> = query.fetch_all(&mut *tx).await?;
+                    tx.commit().await?;
+                    ids.sort_unstable();
+                    ids
+                }
+            })
+        };
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         // One read for the whole claim: a query per row halves what a busy dispatcher sends.
         let sql = format!(
-            "SELECT o.{}, o.lane, c.last_inbound_at FROM outbox o LEFT JOIN channel_contacts c \
+            "SELECT o.{}, o.lane, c.last_inbound_at, c.opted_out_at FROM outbox o LEFT JOIN channel_contacts c \
              ON c.channel = o.channel AND c.contact_key = o.contact_key WHERE o.id IN ({}) ORDER BY o.id",
             COLUMNS.replace(", ", ", o."),
             super::placeholders(1, ids.len())
@@ -140,12 +183,13 @@ impl Store {
                 .into_iter()
                 .map(|r| -> Result<_, sqlx::Error> {
                     let last: Option<i64> = r.try_get("last_inbound_at")?;
-                    Ok((row(r)?, last))
+                    let opted_out: Option<i64> = r.try_get("opted_out_at")?;
+                    Ok((row(r)?, last, opted_out.is_some()))
                 })
                 .collect::<Result<Vec<_>, _>>()?
         });
         let mut out = Vec::with_capacity(found.len());
-        for (raw, last_inbound_at) in found {
+        for (raw, last_inbound_at, opted_out) in found {
             let mut row = self.opened(raw)?;
             if let OutgoingPayload::ClearChat { message_ids, pending } = &mut row.payload
                 && !pending.is_empty()
@@ -162,9 +206,25 @@ impl Store {
                 contact: row.contact,
                 payload: row.payload,
                 last_inbound_at,
+                opted_out,
                 now_ms,
                 attempts: row.attempts,
             });
+        }
+        // A step with more replies than a lease's worth: the rest go back, due now, and follow
+        // once these are out.
+        let mut per_chat: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
+        let mut extra = Vec::new();
+        for row in &out {
+            let n = per_chat.entry((row.channel.as_str(), row.contact.as_str())).or_default();
+            *n += 1;
+            if *n > CHAT_ROWS {
+                extra.push(row.id);
+            }
+        }
+        if !extra.is_empty() {
+            self.outbox_release(&extra, now_ms, now_ms).await?;
+            out.retain(|row| !extra.contains(&row.id));
         }
         Ok(out)
     }
@@ -198,6 +258,7 @@ impl Store {
     /// Records several delivered sends in one transaction (one commit for a busy second's
     /// sends instead of one each).
     pub async fn outbox_sent_many(&self, sent: &[(i64, Vec<String>)], now_ms: i64) -> Result<(), StoreError> {
+        let _writing = self.writing().await;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for (id, provider_ids) in sent {

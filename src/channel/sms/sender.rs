@@ -118,17 +118,11 @@ impl SmsSender {
             OutgoingPayload::ClearChat { .. } => return Ok(Receipt::default()),
             OutgoingPayload::Reply(reply) => reply,
         };
-        match self.store.channel_contact(CHANNEL, &message.contact).await {
-            Ok((_, true)) => {
-                return Err(SendError::Refused(
-                    "the number opted out of SMS (STOP); it can text START or MULAI to opt back in"
-                        .to_string(),
-                ));
-            }
-            Ok(_) => {}
-            Err(e) => {
-                return Err(SendError::Retry { reason: format!("opt-out check failed: {e}"), after: None });
-            }
+        // Read with the claim (one query for the batch, not one per send).
+        if message.opted_out {
+            return Err(SendError::Refused(
+                "the number opted out of SMS (STOP); it can text START or MULAI to opt back in".to_string(),
+            ));
         }
         let parts = split(&render(reply), MAX_SEGMENTS);
         let mut sent = self.partial().remove(&message.id).map(|(_, ids)| ids).unwrap_or_default();
