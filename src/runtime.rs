@@ -50,7 +50,7 @@ pub struct Runtime {
     /// Stores webhooks' messages together; started with the first (it needs a runtime).
     accepts: Arc<std::sync::OnceLock<AcceptGroup>>,
     /// Commits steps of different conversations together; started with the first.
-    steps: Arc<std::sync::OnceLock<StepGroup>>,
+    steps: Arc<std::sync::OnceLock<Vec<StepGroup>>>,
 }
 
 /// A step's writes, owned, waiting in the step group.
@@ -83,6 +83,9 @@ impl PendingStep {
 
 /// Steps committed in one transaction at most.
 const STEP_GROUP: usize = 128;
+
+/// Step groups committing side by side on PostgreSQL.
+const PG_STEP_GROUPS: usize = 4;
 
 type StepGroup = crate::store::group::Group<Arc<PendingStep>, Result<Committed, StoreError>>;
 
@@ -355,7 +358,23 @@ impl Runtime {
             outbox: write.outbox,
             attachment: write.attachment.map(|(k, r)| (k.to_string(), r.to_string())),
         };
-        self.steps.get_or_init(|| self.step_group()).write(Arc::new(step)).await?
+        // PostgreSQL commits several groups side by side (a group's statements are round
+        // trips on one connection); SQLite has one writer. A conversation always goes to the
+        // same group, so two groups never wait on each other's rows.
+        let groups = self.steps.get_or_init(|| {
+            let count = if self.store.backend() == "postgres" { PG_STEP_GROUPS } else { 1 };
+            (0..count).map(|_| self.step_group()).collect()
+        });
+        let shard = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            (&step.conversation.channel, &step.conversation.contact_key).hash(&mut hasher);
+            hasher.finish() as usize % groups.len().max(1)
+        };
+        match groups.get(shard) {
+            Some(group) => group.write(Arc::new(step)).await?,
+            None => Err(StoreError::Grouped("no step group".into())),
+        }
     }
 
     fn step_group(&self) -> StepGroup {

@@ -93,12 +93,12 @@ where
 }
 
 impl Store {
-    /// Claims the rows due now of up to `limit` chats, most urgent lane first, leasing them for
-    /// `lease_ms` so a crashed sender's rows come back by themselves. A chat is claimed by its
-    /// oldest unfinished row, together with the rest of that step's replies (at most
-    /// [`CHAT_ROWS`] rows a chat), so its messages arrive in order even across instances and
-    /// the rows behind a reply in flight never sit in the queue to be walked over by the next
-    /// claim.
+    /// Claims up to `limit` rows due now, most urgent lane first, leasing them for `lease_ms`
+    /// so a crashed sender's rows come back by themselves. A chat is claimed by its oldest
+    /// unfinished row (the urgent lane orders chats, never the messages within one), together
+    /// with the rest of that row's step (at most [`CHAT_ROWS`] rows), so a chat's messages
+    /// arrive in order even across instances, and the rows behind a reply in flight do not sit
+    /// in the queue for every claim to walk over.
     pub async fn claim_outbox(
         &self,
         now_ms: i64,
@@ -119,10 +119,8 @@ impl Store {
             WHERE e.channel = o.channel AND e.contact_key = o.contact_key \
             AND e.id < o.id AND e.status IN ('queued', 'sending')) \
             ORDER BY o.next_attempt_at, o.id LIMIT $3";
-        let heads_sql = match self.db() {
-            super::Db::Postgres(_) => HEADS_PG,
-            super::Db::Sqlite(_) => HEADS_SQLITE,
-        };
+        let sqlite = matches!(self.db(), super::Db::Sqlite(_));
+        let heads_sql = if sqlite { HEADS_SQLITE } else { HEADS_PG };
         let ids: Vec<i64> = {
             let _writing = self.writing().await;
             on_pool!(self, pool => {
@@ -137,29 +135,45 @@ impl Store {
                         sqlx::query_scalar(heads_sql).bind(lane).bind(now_ms).bind(room).fetch_all(&mut *tx).await?;
                     heads.extend(found);
                 }
-                if heads.is_empty() {
-                    tx.commit().await?;
-                    Vec::new()
-                } else {
+                let mut ids = Vec::new();
+                if !heads.is_empty() {
                     // The rest of the step each head came from: the same chat, queued at the
-                    // same moment, due now. (Rows held back behind a retry are not due.)
-                    let list = super::placeholders(4, heads.len());
+                    // same moment, due now (rows held back behind a retry are not), at most
+                    // CHAT_ROWS a chat.
                     let sql = format!(
-                        "UPDATE outbox SET status = 'sending', next_attempt_at = $1, updated_at = $2 \
-                         WHERE id IN ({list}) OR id IN (SELECT f.id FROM outbox f JOIN outbox h \
-                         ON h.channel = f.channel AND h.contact_key = f.contact_key AND h.created_at = f.created_at \
-                         AND f.id > h.id WHERE h.id IN ({list}) AND f.status IN ('queued', 'sending') \
-                         AND f.next_attempt_at <= $3) RETURNING id"
+                        "SELECT h.id, x.id FROM outbox h JOIN outbox x{} ON x.channel = h.channel \
+                         AND x.contact_key = h.contact_key AND x.id > h.id AND x.status IN ('queued', 'sending') \
+                         WHERE h.id IN ({}) AND x.created_at = h.created_at AND x.next_attempt_at <= $1 \
+                         ORDER BY x.id",
+                        if sqlite { " INDEXED BY outbox_chat_waiting" } else { "" },
+                        super::placeholders(2, heads.len())
                     );
-                    let mut query = sqlx::query_scalar(&sql).bind(now_ms + lease_ms).bind(now_ms).bind(now_ms);
+                    let mut query = sqlx::query_as::<_, (i64, i64)>(&sql).bind(now_ms);
                     for id in &heads {
                         query = query.bind(id);
                     }
-                    let mut ids: Vec<i64> = query.fetch_all(&mut *tx).await?;
-                    tx.commit().await?;
-                    ids.sort_unstable();
-                    ids
+                    let mut taken: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+                    for (head, follower) in query.fetch_all(&mut *tx).await? {
+                        let n = taken.entry(head).or_default();
+                        if *n + 1 < CHAT_ROWS {
+                            *n += 1;
+                            heads.push(follower);
+                        }
+                    }
+                    let sql = format!(
+                        "UPDATE outbox SET status = 'sending', next_attempt_at = $1, updated_at = $2 \
+                         WHERE id IN ({}) RETURNING id",
+                        super::placeholders(3, heads.len())
+                    );
+                    let mut query = sqlx::query_scalar(&sql).bind(now_ms + lease_ms).bind(now_ms);
+                    for id in &heads {
+                        query = query.bind(id);
+                    }
+                    ids = query.fetch_all(&mut *tx).await?;
                 }
+                tx.commit().await?;
+                ids.sort_unstable();
+                ids
             })
         };
         if ids.is_empty() {
@@ -210,21 +224,6 @@ impl Store {
                 now_ms,
                 attempts: row.attempts,
             });
-        }
-        // A step with more replies than a lease's worth: the rest go back, due now, and follow
-        // once these are out.
-        let mut per_chat: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
-        let mut extra = Vec::new();
-        for row in &out {
-            let n = per_chat.entry((row.channel.as_str(), row.contact.as_str())).or_default();
-            *n += 1;
-            if *n > CHAT_ROWS {
-                extra.push(row.id);
-            }
-        }
-        if !extra.is_empty() {
-            self.outbox_release(&extra, now_ms, now_ms).await?;
-            out.retain(|row| !extra.contains(&row.id));
         }
         Ok(out)
     }
