@@ -7,10 +7,6 @@ use super::{Store, StoreError, on_pool};
 use crate::channel::{Outgoing, OutgoingPayload};
 
 /// Lanes, most urgent first: counselor notifications and emergencies never wait behind replies.
-/// Most rows of one chat a claim takes: sent a second apart, they all leave well inside the
-/// dispatcher's lease.
-pub const CHAT_ROWS: usize = 8;
-
 pub mod lane {
     /// Escalations and emergency traffic.
     pub const URGENT: i64 = 0;
@@ -94,11 +90,9 @@ where
 
 impl Store {
     /// Claims up to `limit` rows due now, most urgent lane first, leasing them for `lease_ms`
-    /// so a crashed sender's rows come back by themselves. A chat is claimed by its oldest
-    /// unfinished row (the urgent lane orders chats, never the messages within one), together
-    /// with the rest of that row's step (at most [`CHAT_ROWS`] rows), so a chat's messages
-    /// arrive in order even across instances, and the rows behind a reply in flight do not sit
-    /// in the queue for every claim to walk over.
+    /// so a crashed sender's rows come back by themselves. Only a chat's oldest unfinished row
+    /// is taken (the urgent lane orders chats, never the messages within one), so a chat's
+    /// messages arrive in order even across instances.
     pub async fn claim_outbox(
         &self,
         now_ms: i64,
@@ -119,8 +113,10 @@ impl Store {
             WHERE e.channel = o.channel AND e.contact_key = o.contact_key \
             AND e.id < o.id AND e.status IN ('queued', 'sending')) \
             ORDER BY o.next_attempt_at, o.id LIMIT $3";
-        let sqlite = matches!(self.db(), super::Db::Sqlite(_));
-        let heads_sql = if sqlite { HEADS_SQLITE } else { HEADS_PG };
+        let heads_sql = match self.db() {
+            super::Db::Postgres(_) => HEADS_PG,
+            super::Db::Sqlite(_) => HEADS_SQLITE,
+        };
         let ids: Vec<i64> = {
             let _writing = self.writing().await;
             on_pool!(self, pool => {
@@ -137,29 +133,6 @@ impl Store {
                 }
                 let mut ids = Vec::new();
                 if !heads.is_empty() {
-                    // The rest of the step each head came from: the same chat, queued at the
-                    // same moment, due now (rows held back behind a retry are not), at most
-                    // CHAT_ROWS a chat.
-                    let sql = format!(
-                        "SELECT h.id, x.id FROM outbox h JOIN outbox x{} ON x.channel = h.channel \
-                         AND x.contact_key = h.contact_key AND x.id > h.id AND x.status IN ('queued', 'sending') \
-                         WHERE h.id IN ({}) AND x.created_at = h.created_at AND x.next_attempt_at <= $1 \
-                         ORDER BY x.id",
-                        if sqlite { " INDEXED BY outbox_chat_waiting" } else { "" },
-                        super::placeholders(2, heads.len())
-                    );
-                    let mut query = sqlx::query_as::<_, (i64, i64)>(&sql).bind(now_ms);
-                    for id in &heads {
-                        query = query.bind(id);
-                    }
-                    let mut taken: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
-                    for (head, follower) in query.fetch_all(&mut *tx).await? {
-                        let n = taken.entry(head).or_default();
-                        if *n + 1 < CHAT_ROWS {
-                            *n += 1;
-                            heads.push(follower);
-                        }
-                    }
                     let sql = format!(
                         "UPDATE outbox SET status = 'sending', next_attempt_at = $1, updated_at = $2 \
                          WHERE id IN ({}) RETURNING id",
