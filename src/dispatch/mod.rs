@@ -26,7 +26,7 @@ pub const MAX_ATTEMPTS: i64 = 8;
 /// How long a claimed row is leased before another dispatcher may take it.
 const LEASE_MS: i64 = 20_000;
 /// Rows claimed per round.
-const BATCH: i64 = 256;
+const BATCH: i64 = 64;
 /// Chats being sent to at once; more wait for one to finish. Most of them are waiting out
 /// their chat's gap (a second between SMS), which costs a timer and the rows in hand, so the
 /// bound is set by memory, not by work: with 1,024 the dispatcher topped out near a thousand
