@@ -674,7 +674,6 @@ fn outgoing(id: i64, chat: i64, payload: OutgoingPayload) -> Outgoing {
         contact: chat.to_string(),
         payload,
         last_inbound_at: None,
-        opted_out: false,
         now_ms: 0,
         attempts: 0,
     }

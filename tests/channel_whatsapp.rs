@@ -331,7 +331,6 @@ fn outgoing(contact: &str, payload: OutgoingPayload, last_inbound_at: Option<i64
         contact: contact.into(),
         payload,
         last_inbound_at,
-        opted_out: false,
         now_ms: now_ms(),
         attempts: 0,
     }

@@ -110,8 +110,6 @@ pub struct Outgoing {
     pub payload: OutgoingPayload,
     /// When the person last wrote on this channel (ms since the epoch), if ever.
     pub last_inbound_at: Option<i64>,
-    /// Whether she opted out of this channel (SMS STOP) when the row was claimed.
-    pub opted_out: bool,
     /// Now, in ms since the epoch, from the dispatcher's clock.
     pub now_ms: i64,
     /// Attempts made before this one.

@@ -154,7 +154,7 @@ impl Store {
         }
         // One read for the whole claim: a query per row halves what a busy dispatcher sends.
         let sql = format!(
-            "SELECT o.{}, o.lane, c.last_inbound_at, c.opted_out_at FROM outbox o LEFT JOIN channel_contacts c \
+            "SELECT o.{}, o.lane, c.last_inbound_at FROM outbox o LEFT JOIN channel_contacts c \
              ON c.channel = o.channel AND c.contact_key = o.contact_key WHERE o.id IN ({}) ORDER BY o.id",
             COLUMNS.replace(", ", ", o."),
             super::placeholders(1, ids.len())
@@ -170,13 +170,12 @@ impl Store {
                 .into_iter()
                 .map(|r| -> Result<_, sqlx::Error> {
                     let last: Option<i64> = r.try_get("last_inbound_at")?;
-                    let opted_out: Option<i64> = r.try_get("opted_out_at")?;
-                    Ok((row(r)?, last, opted_out.is_some()))
+                    Ok((row(r)?, last))
                 })
                 .collect::<Result<Vec<_>, _>>()?
         });
         let mut out = Vec::with_capacity(found.len());
-        for (raw, last_inbound_at, opted_out) in found {
+        for (raw, last_inbound_at) in found {
             let mut row = self.opened(raw)?;
             if let OutgoingPayload::ClearChat { message_ids, pending } = &mut row.payload
                 && !pending.is_empty()
@@ -193,7 +192,6 @@ impl Store {
                 contact: row.contact,
                 payload: row.payload,
                 last_inbound_at,
-                opted_out,
                 now_ms,
                 attempts: row.attempts,
             });

@@ -118,21 +118,17 @@ impl SmsSender {
             OutgoingPayload::ClearChat { .. } => return Ok(Receipt::default()),
             OutgoingPayload::Reply(reply) => reply,
         };
-        // The claim read it; asked again at the send, which may come seconds later.
-        let opted_out = message.opted_out
-            || match self.store.channel_contact(CHANNEL, &message.contact).await {
-                Ok((_, out)) => out,
-                Err(e) => {
-                    return Err(SendError::Retry {
-                        reason: format!("opt-out check failed: {e}"),
-                        after: None,
-                    });
-                }
-            };
-        if opted_out {
-            return Err(SendError::Refused(
-                "the number opted out of SMS (STOP); it can text START or MULAI to opt back in".to_string(),
-            ));
+        match self.store.channel_contact(CHANNEL, &message.contact).await {
+            Ok((_, true)) => {
+                return Err(SendError::Refused(
+                    "the number opted out of SMS (STOP); it can text START or MULAI to opt back in"
+                        .to_string(),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Err(SendError::Retry { reason: format!("opt-out check failed: {e}"), after: None });
+            }
         }
         let parts = split(&render(reply), MAX_SEGMENTS);
         let mut sent = self.partial().remove(&message.id).map(|(_, ids)| ids).unwrap_or_default();
