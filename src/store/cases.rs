@@ -16,6 +16,24 @@ pub struct CaseRecord {
     pub events: Vec<CaseEvent>,
 }
 
+/// One message of a case's relay transcript, opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseMessage {
+    /// Its order in the transcript.
+    pub id: i64,
+    /// When it was relayed (ms since the epoch).
+    pub at: i64,
+    /// `survivor` or `counselor`.
+    pub sender: String,
+    /// Who wrote it, for a counselor's message.
+    pub author: Option<String>,
+    /// The text; `None` once retention removed it.
+    pub text: Option<String>,
+}
+
+/// A transcript row as stored: id, at, sender, author, sealed body.
+type MessageRow = (i64, i64, String, Option<String>, Option<String>);
+
 /// A case row with its opening time.
 fn case_and_created<R: Row>(r: R) -> Result<(CaseRow, i64), sqlx::Error>
 where
@@ -96,6 +114,25 @@ impl Store {
             out.push(CaseRecord { case, created_at, events });
         }
         Ok(out)
+    }
+
+    /// A case's relay transcript, oldest first, after message `after` (0: from the start).
+    pub async fn case_messages(&self, case_id: &str, after: i64) -> Result<Vec<CaseMessage>, StoreError> {
+        let rows: Vec<MessageRow> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, at, sender, author, body FROM case_messages WHERE case_id = $1 AND id > $2 ORDER BY id",
+            )
+            .bind(case_id)
+            .bind(after)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(id, at, sender, author, body)| {
+                let text = body.map(|b| self.unseal(&b)).transpose()?;
+                Ok(CaseMessage { id, at, sender, author, text })
+            })
+            .collect()
     }
 
     /// Adds a timeline event to a case (escalation steps, acceptance, notes, closing).

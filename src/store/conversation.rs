@@ -441,6 +441,8 @@ impl Store {
                                 .await?;
                                 for (case_id, code, holder, status) in cases {
                                     exec!(tx, INSERT_CASE_EVENT, &case_id, now_ms, "contact_withdrawn", None::<&str>);
+                                    // The relay transcript is her words and the answers to them.
+                                    exec!(tx, "DELETE FROM case_messages WHERE case_id = $1", &case_id);
                                     if status != "closed" {
                                         withdrawn.push((case_id, code, holder));
                                     }

@@ -85,6 +85,19 @@ pub struct EscalationWrite {
     pub case_status: Option<String>,
     /// The provider the case now goes to, if escalation re-routed it.
     pub provider: Option<String>,
+    /// Words relayed between her and her counselor, kept (sealed) as the case's transcript.
+    pub relay: Vec<RelayLine>,
+}
+
+/// One relayed message of a case's transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayLine {
+    /// `survivor` or `counselor`.
+    pub sender: String,
+    /// The counselor's id (or `user:<name>` from the console) when she wrote it.
+    pub author: Option<String>,
+    /// What was written.
+    pub text: String,
 }
 
 impl Store {
@@ -176,6 +189,16 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            for line in &write.relay {
+                sqlx::query("INSERT INTO case_messages (case_id, at, sender, author, body) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(case_id)
+                    .bind(now_ms)
+                    .bind(&line.sender)
+                    .bind(&line.author)
+                    .bind(self.seal(&line.text))
+                    .execute(&mut *tx)
+                    .await?;
+            }
             if let Some(provider) = &write.provider {
                 sqlx::query("UPDATE cases SET provider_id = $1 WHERE id = $2")
                     .bind(provider)
@@ -224,19 +247,29 @@ impl Store {
         self.notification_where("counselor_id = $1", counselor_id, None).await
     }
 
+    /// The newest notification a counselor had about a case (what a pass from the console
+    /// answers).
+    pub async fn notification_for_case(
+        &self,
+        counselor_id: &str,
+        case_id: &str,
+    ) -> Result<Option<Notification>, StoreError> {
+        self.notification_where("counselor_id = $1 AND case_id = $2", counselor_id, Some(case_id)).await
+    }
+
     async fn notification_where(
         &self,
         filter: &str,
         counselor_id: &str,
-        code: Option<&str>,
+        second: Option<&str>,
     ) -> Result<Option<Notification>, StoreError> {
         let sql = format!(
             "SELECT case_id, counselor_id, step_seq, code FROM notifications WHERE {filter} ORDER BY id DESC LIMIT 1"
         );
         let row = on_pool!(self, pool => {
             let mut q = sqlx::query(&sql).bind(counselor_id);
-            if let Some(code) = code {
-                q = q.bind(code);
+            if let Some(second) = second {
+                q = q.bind(second);
             }
             q.fetch_optional(pool)
                 .await?

@@ -26,11 +26,11 @@ use thiserror::Error;
 use crate::vault::{Keyring, VaultError};
 
 pub use audit::AuditQuery;
-pub use cases::{Acceptance, CaseFilter, CaseRecord};
+pub use cases::{Acceptance, CaseFilter, CaseMessage, CaseRecord};
 pub use conversation::{
     CaseEvent, CaseRow, Committed, Conversation, DueTimer, OpenedCase, StepRef, StepWrite, SurveyRow,
 };
-pub use escalation::{DueEscalation, EscalationWrite, Notification};
+pub use escalation::{DueEscalation, EscalationWrite, Notification, RelayLine};
 pub use inbox::{Accepted, PendingInbound};
 pub use outbox::OutboxRow;
 pub use retention::Purged;

@@ -95,6 +95,10 @@ impl Store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                sqlx::query("UPDATE case_messages SET body = NULL WHERE case_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
             closed
