@@ -165,6 +165,18 @@ impl Runtime {
         &self.metrics
     }
 
+    /// Her case is closed: she is asked how it went (the `survey` flow, on her channel).
+    pub async fn begin_survey(&self, channel: &str, contact: &str) -> Result<(), RuntimeError> {
+        let write = StepWrite { outbox: true, ..StepWrite::default() };
+        self.handle_with(channel, contact, &Event::Begin("survey".into()), None, &write).await?;
+        Ok(())
+    }
+
+    /// The escalation worker counselors' messages go to, when there is one.
+    pub fn escalator(&self) -> Option<&Arc<crate::escalation::run::Escalator>> {
+        self.escalator.as_ref()
+    }
+
     /// The same runtime, handing counselors' messages to `escalator`.
     pub fn with_escalator(mut self, escalator: Arc<crate::escalation::run::Escalator>) -> Self {
         self.escalator = Some(escalator);
@@ -584,9 +596,7 @@ impl Runtime {
                 .await?;
             self.store.mark_inbound_processed(message.id, self.clock.now_ms()).await?;
             if let crate::escalation::counselor::CounselorOutcome::Closed { channel, contact } = outcome {
-                // Her case is closed: she is asked how it went.
-                let write = StepWrite { outbox: true, ..StepWrite::default() };
-                self.handle_with(&channel, &contact, &Event::Begin("survey".into()), None, &write).await?;
+                self.begin_survey(&channel, &contact).await?;
             }
             return Ok(());
         }

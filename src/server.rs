@@ -98,7 +98,7 @@ impl Server {
         let inbox_wake = wakers.inbox.clone();
         let ingress = Ingress::new(runtime.clone(), inbox_wake.clone());
         let mut senders: Vec<Arc<dyn Sender>> = Vec::new();
-        let api = ApiState::new(store.clone(), clock.clone(), runtime.engine().shared_directory());
+        let api = ApiState::for_runtime(runtime.clone(), clock.clone());
         let metrics = runtime.metrics().clone();
         let state = AppState { store: store.clone(), metrics, coord: coord.clone() };
         let mut app = router(state).merge(api::router(api));

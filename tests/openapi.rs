@@ -48,6 +48,9 @@ async fn the_server_serves_it_and_every_documented_path_exists_and_needs_a_token
                 let request = match method.as_str() {
                     "get" => w.http.get(format!("{}{concrete}", w.base)),
                     "post" => w.http.post(format!("{}{concrete}", w.base)).json(&serde_json::json!({})),
+                    "patch" => w.http.patch(format!("{}{concrete}", w.base)).json(&serde_json::json!({})),
+                    "put" => w.http.put(format!("{}{concrete}", w.base)).json(&serde_json::json!({})),
+                    "delete" => w.http.delete(format!("{}{concrete}", w.base)),
                     other => panic!("undocumented method {other} in the test"),
                 };
                 let status = request.send().await.unwrap().status();

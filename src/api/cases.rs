@@ -174,7 +174,7 @@ pub async fn list(
 }
 
 /// The case `code` if she may see it; an attempt on another provider's case is audited.
-async fn visible_case(
+pub(super) async fn visible_case(
     state: &ApiState,
     user: &User,
     code: &str,

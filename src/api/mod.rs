@@ -3,6 +3,7 @@
 //!
 //! Errors are `{"error": {"code": "...", "message": "..."}}` with the matching status.
 
+mod actions;
 mod audit;
 mod auth;
 mod cases;
@@ -12,12 +13,14 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 
 use crate::access::{AuditEntry, User};
 use crate::clock::Clock;
 use crate::directory::Directory;
+use crate::escalation::run::Escalator;
+use crate::runtime::Runtime;
 use crate::store::{Store, StoreError};
 
 pub use auth::TokenCache;
@@ -34,12 +37,24 @@ pub struct ApiState {
     pub directory: Arc<Directory>,
     /// Tokens whose hash was verified recently.
     pub tokens: TokenCache,
+    /// Conversations (a closed case's survey starts there).
+    pub runtime: Option<Runtime>,
+    /// Accepting, passing, closing, transferring and relaying go through escalation.
+    pub escalator: Option<Arc<Escalator>>,
 }
 
 impl ApiState {
-    /// State over `store`, with an empty token cache.
+    /// State over `store`, with an empty token cache and no case actions.
     pub fn new(store: Store, clock: Arc<dyn Clock>, directory: Arc<Directory>) -> Self {
-        Self { store, clock, directory, tokens: TokenCache::default() }
+        Self { store, clock, directory, tokens: TokenCache::default(), runtime: None, escalator: None }
+    }
+
+    /// State over `runtime`'s store and directory, with its escalation for case actions.
+    pub fn for_runtime(runtime: Runtime, clock: Arc<dyn Clock>) -> Self {
+        let mut state = Self::new(runtime.store().clone(), clock, runtime.engine().shared_directory());
+        state.escalator = runtime.escalator().cloned();
+        state.runtime = Some(runtime);
+        state
     }
 
     /// Writes an audit row for `user`; a failure to write it fails the request, so nothing is
@@ -91,7 +106,7 @@ pub struct ErrorBody {
 /// An error's code and message.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// `unauthorized`, `forbidden`, `not_found`, `bad_request` or `unavailable`.
+    /// `unauthorized`, `forbidden`, `not_found`, `bad_request`, `conflict` or `unavailable`.
     code: String,
     /// For people.
     message: String,
@@ -112,6 +127,9 @@ pub enum ApiError {
     /// The request is not valid.
     #[error("{0}")]
     BadRequest(String),
+    /// The case is not in a state that allows it (taken by another, closed, not offered).
+    #[error("{0}")]
+    Conflict(String),
     /// The database failed; the request can be retried.
     #[error("storage unavailable")]
     Store(#[from] StoreError),
@@ -124,6 +142,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Store(e) => {
                 tracing::warn!(error = %e, "API request failed in storage");
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
@@ -146,6 +165,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/cases/export.csv", get(cases::export))
         .route("/api/v1/cases/{code}", get(cases::one))
         .route("/api/v1/cases/{code}/notes", post(cases::add_note))
+        .route("/api/v1/cases/{code}/accept", post(actions::accept))
+        .route("/api/v1/cases/{code}/pass", post(actions::pass))
+        .route("/api/v1/cases/{code}/close", post(actions::close))
+        .route("/api/v1/cases/{code}/transfer", post(actions::transfer))
+        .route("/api/v1/cases/{code}/fields", patch(actions::fields))
+        .route("/api/v1/cases/{code}/messages", get(actions::messages).post(actions::send_message))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/openapi.json", get(doc::serve))
         .fallback(not_found)

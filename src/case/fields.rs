@@ -30,8 +30,8 @@ impl Field {
     /// Reads a field name as counselors type it, in Indonesian or English.
     pub fn parse(word: &str) -> Option<Self> {
         match fold(word).as_str() {
-            "jenis" | "kind" => Some(Self::Kind),
-            "umur" | "usia" | "age" => Some(Self::AgeGroup),
+            "jenis" | "kind" | "violence kind" => Some(Self::Kind),
+            "umur" | "usia" | "age" | "age group" => Some(Self::AgeGroup),
             "hubungan" | "relationship" => Some(Self::Relationship),
             "tempat" | "place" => Some(Self::Place),
             _ => None,

@@ -444,7 +444,8 @@ impl Escalator {
             }
         };
         let policy = if case.priority == "urgent" { "urgent" } else { "normal" };
-        let transfer = Transfer { case_id: &case.id, from: &actor.id, to, policy, detail: &detail };
+        let holder = case.accepted_by.as_deref();
+        let transfer = Transfer { case_id: &case.id, holder, to, policy, detail: &detail };
         if self.store.transfer_case(&transfer, &messages, now).await? {
             tracing::info!(case = %code, "case transferred");
             self.wake();

@@ -24,8 +24,9 @@ pub enum TransferTo<'a> {
 pub struct Transfer<'a> {
     /// The case.
     pub case_id: &'a str,
-    /// The counselor who holds it now.
-    pub from: &'a str,
+    /// Who holds it now (`None`: nobody accepted it yet); the move happens only if that is
+    /// still so.
+    pub holder: Option<&'a str>,
     /// Where it goes.
     pub to: TransferTo<'a>,
     /// The policy a referral escalates under when the case never had one.
@@ -44,29 +45,29 @@ impl Store {
         messages: &[(String, String, OutgoingPayload)],
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let Transfer { case_id, from, to, policy, detail } = *transfer;
+        let Transfer { case_id, holder, to, policy, detail } = *transfer;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let moved = match to {
                 TransferTo::Counselor { id, provider } => sqlx::query(
                     "UPDATE cases SET accepted_by = $1, accepted_at = $2, provider_id = $3 \
-                     WHERE id = $4 AND accepted_by = $5 AND status <> 'closed'",
+                     WHERE id = $4 AND accepted_by IS NOT DISTINCT FROM $5 AND status <> 'closed'",
                 )
                 .bind(id)
                 .bind(now_ms)
                 .bind(provider)
                 .bind(case_id)
-                .bind(from)
+                .bind(holder)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected(),
                 TransferTo::Provider(provider) => sqlx::query(
                     "UPDATE cases SET accepted_by = NULL, accepted_at = NULL, provider_id = $1, status = 'referred' \
-                     WHERE id = $2 AND accepted_by = $3 AND status <> 'closed'",
+                     WHERE id = $2 AND accepted_by IS NOT DISTINCT FROM $3 AND status <> 'closed'",
                 )
                 .bind(provider)
                 .bind(case_id)
-                .bind(from)
+                .bind(holder)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected(),
