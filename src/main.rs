@@ -245,6 +245,15 @@ enum UsersCommand {
         /// Login name.
         name: String,
     },
+    /// Set the password she signs in to the web console with, read from standard input
+    /// (one line, 10 to 256 characters); `--remove` takes it away (tokens still work).
+    Password {
+        /// Login name.
+        name: String,
+        /// Remove the password instead.
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -327,6 +336,21 @@ async fn users(config: &Config, command: UsersCommand) -> anyhow::Result<()> {
                 let issued = users::new_token(&store, &name).await?;
                 eprintln!("new API token for `{name}` (the old one no longer works; shown only now):");
                 println!("{}", issued.token);
+            }
+            UsersCommand::Password { name, remove } => {
+                let hash = if remove {
+                    None
+                } else {
+                    eprintln!("password for `{name}` (one line, 10 to 256 characters):");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    let password = line.trim_end_matches(['\r', '\n']);
+                    Some(teduh::access::token::hash_password(password)?)
+                };
+                if !store.set_password(&name, hash.as_deref()).await? {
+                    anyhow::bail!("no user named `{name}`");
+                }
+                eprintln!("{} for `{name}`", if remove { "password removed" } else { "password set" });
             }
         }
         Ok(())

@@ -77,3 +77,39 @@ fn the_operators_exports_are_in_the_audit_log() {
         "{row}"
     );
 }
+
+#[test]
+fn a_password_is_set_from_standard_input_and_checked() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    assert!(teduh(dir.path(), &["providers", "import", "providers/example.yaml"]).status.success());
+    let add = teduh(dir.path(), &["users", "add", "ops", "--role", "admin"]);
+    assert!(add.status.success(), "{}", err(&add));
+    let with_input = |args: &[&str], input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_teduh"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("TEDUH_DATA_DIR", dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("TEDUH_CONFIG")
+            .env_remove("TEDUH_KEYS")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run teduh");
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = with_input(&["users", "password", "ops"], "pendek\n");
+    assert!(!short.status.success());
+    assert!(err(&short).contains("10 to 256 characters"), "{}", err(&short));
+    let nobody = with_input(&["users", "password", "nobody"], "cukup panjang sekali\n");
+    assert!(!nobody.status.success());
+    assert!(err(&nobody).contains("no user named `nobody`"), "{}", err(&nobody));
+    let set = with_input(&["users", "password", "ops"], "cukup panjang sekali\n");
+    assert!(set.status.success(), "{}", err(&set));
+    assert!(err(&set).contains("password set"));
+    let removed = teduh(dir.path(), &["users", "password", "ops", "--remove"]);
+    assert!(removed.status.success(), "{}", err(&removed));
+}

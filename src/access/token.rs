@@ -17,6 +17,9 @@ pub enum TokenError {
     /// The hasher failed (it should not with its default parameters).
     #[error("cannot hash the token: {0}")]
     Hash(String),
+    /// A password outside [`PASSWORD_CHARS`].
+    #[error("a password is 10 to 256 characters")]
+    Password,
 }
 
 /// A new token, shown once, and what is stored of it.
@@ -76,6 +79,55 @@ pub fn id_of(token: &str) -> Option<&str> {
     well_formed.then_some(id)
 }
 
+/// What a console session token starts with.
+const SESSION_PREFIX: &str = "tds_";
+
+/// A new session token: shown once to the browser; only its SHA-256 is stored (the secret is
+/// 256 random bits, so a slow hash would add nothing).
+#[derive(Debug, Clone)]
+pub struct IssuedSession {
+    /// `tds_<id>_<secret>`.
+    pub token: String,
+    /// The part that finds the stored row.
+    pub id: String,
+    /// Hex SHA-256 of the whole token.
+    pub digest: String,
+}
+
+/// Makes a new session token.
+pub fn issue_session() -> IssuedSession {
+    let id = random_alnum(ID_LEN);
+    let mut secret = [0u8; SECRET_BYTES];
+    rand::rng().fill_bytes(&mut secret);
+    let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let token = format!("{SESSION_PREFIX}{id}_{secret}");
+    let digest = digest(&token);
+    IssuedSession { token, id, digest }
+}
+
+/// Hex SHA-256 of a session token.
+pub fn digest(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The id part of a well-formed session token.
+pub fn session_id_of(token: &str) -> Option<&str> {
+    id_of(&format!("{PREFIX}{}", token.strip_prefix(SESSION_PREFIX)?))?;
+    token.strip_prefix(SESSION_PREFIX).and_then(|rest| rest.split_once('_')).map(|(id, _)| id)
+}
+
+/// Shortest and longest password accepted.
+pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 10..=256;
+
+/// A password's argon2id hash, once it is long enough.
+pub fn hash_password(password: &str) -> Result<String, TokenError> {
+    if !PASSWORD_CHARS.contains(&password.chars().count()) {
+        return Err(TokenError::Password);
+    }
+    hash(password)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +144,13 @@ mod tests {
         changed.replace_range(changed.len() - 1.., last);
         assert!(!verify(&changed, &issued.hash));
         assert!(!verify(&issued.token, "not a hash"));
+        let session = issue_session();
+        assert_eq!(session_id_of(&session.token), Some(session.id.as_str()));
+        assert_eq!(session.digest, digest(&session.token));
+        assert_eq!(session_id_of(&issued.token), None, "an API token is not a session");
+        assert_eq!(id_of(&session.token), None, "a session is not an API token");
+        assert!(matches!(hash_password("short"), Err(TokenError::Password)));
+        assert!(verify("long enough pass", &hash_password("long enough pass").unwrap()));
     }
 
     #[test]

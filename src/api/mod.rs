@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod cases;
 mod doc;
+mod session;
 
 use std::sync::Arc;
 
@@ -41,12 +42,22 @@ pub struct ApiState {
     pub runtime: Option<Runtime>,
     /// Accepting, passing, closing, transferring and relaying go through escalation.
     pub escalator: Option<Arc<Escalator>>,
+    /// Recent wrong passwords, per name.
+    pub logins: session::Failures,
 }
 
 impl ApiState {
     /// State over `store`, with an empty token cache and no case actions.
     pub fn new(store: Store, clock: Arc<dyn Clock>, directory: Arc<Directory>) -> Self {
-        Self { store, clock, directory, tokens: TokenCache::default(), runtime: None, escalator: None }
+        Self {
+            store,
+            clock,
+            directory,
+            tokens: TokenCache::default(),
+            runtime: None,
+            escalator: None,
+            logins: session::Failures::default(),
+        }
     }
 
     /// State over `runtime`'s store and directory, with its escalation for case actions.
@@ -67,10 +78,23 @@ impl ApiState {
         outcome: Outcome,
         detail: Option<String>,
     ) -> Result<(), ApiError> {
+        self.audit_entry(&user.name, user.role.as_str(), action, subject, outcome, detail).await
+    }
+
+    /// Writes an audit row for `actor` in `role` (a refused sign-in has no user yet).
+    async fn audit_entry(
+        &self,
+        actor: &str,
+        role: &str,
+        action: &str,
+        subject: Option<&str>,
+        outcome: Outcome,
+        detail: Option<String>,
+    ) -> Result<(), ApiError> {
         let entry = AuditEntry {
             at: self.clock.now_ms(),
-            actor: user.name.clone(),
-            role: user.role.as_str().to_string(),
+            actor: actor.to_string(),
+            role: role.to_string(),
             action: action.to_string(),
             subject: subject.map(str::to_string),
             outcome: outcome.as_str().to_string(),
@@ -161,6 +185,7 @@ impl IntoResponse for ApiError {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/me", get(auth::me))
+        .route("/api/v1/session", post(session::sign_in).delete(session::sign_out))
         .route("/api/v1/cases", get(cases::list))
         .route("/api/v1/cases/export.csv", get(cases::export))
         .route("/api/v1/cases/{code}", get(cases::one))

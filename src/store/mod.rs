@@ -11,6 +11,7 @@ mod inbox;
 pub mod outbox;
 mod rekey;
 mod retention;
+mod sessions;
 mod transfer;
 mod users;
 

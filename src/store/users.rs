@@ -18,9 +18,9 @@ pub struct NewUser<'a> {
     pub counselor_id: Option<&'a str>,
 }
 
-const COLUMNS: &str = "id, name, role, provider_id, counselor_id, created_at, revoked_at";
+pub(super) const COLUMNS: &str = "id, name, role, provider_id, counselor_id, created_at, revoked_at";
 
-fn user_row<R: Row>(row: R) -> Result<User, sqlx::Error>
+pub(super) fn user_row<R: Row>(row: R) -> Result<User, sqlx::Error>
 where
     for<'r> &'r str: sqlx::ColumnIndex<R>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
