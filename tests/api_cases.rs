@@ -215,3 +215,54 @@ async fn a_notified_counselor_passes_and_a_supervisor_refers_the_case_to_the_pro
     })
     .await;
 }
+
+/// Reads server-sent events from `response` until one named `cases` arrives (at most 10 s).
+async fn next_cases_event(response: &mut reqwest::Response, buffer: &mut String) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            if block.lines().any(|l| l == "event: cases") {
+                let data = block.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+                return serde_json::from_str(data).unwrap();
+            }
+            continue;
+        }
+        let chunk =
+            tokio::time::timeout_at(deadline, response.chunk()).await.expect("an event in time").unwrap();
+        buffer.push_str(&String::from_utf8_lossy(&chunk.expect("the stream stays open")));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_stream_tells_the_console_when_a_case_arrives() {
+    bounded(async {
+        let w = world((10, 0)).await;
+        let dewi = add(&w, "dewi", Role::Counselor, Some("uptd-ppa-palu"), Some("uptd-ppa-palu-k1")).await;
+        let unauthenticated = w.http.get(format!("{}/api/v1/events", w.base)).send().await.unwrap();
+        assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+
+        let mut events =
+            w.http.get(format!("{}/api/v1/events", w.base)).bearer_auth(&dewi).send().await.unwrap();
+        assert_eq!(events.status(), StatusCode::OK);
+        assert!(events.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        let mut buffer = String::new();
+        let first = next_cases_event(&mut events, &mut buffer).await;
+        assert_eq!(first["cases"], 0, "{first}");
+
+        w.whatsapp_emergency().await;
+        let arrived = next_cases_event(&mut events, &mut buffer).await;
+        assert!(arrived["cases"].as_i64().unwrap() >= 1, "{arrived}");
+        w.until("the Palu primary's notice", |w| !w.telegram_to(PALU_K1).is_empty()).await;
+
+        // The open queue shows it with how far escalation climbed.
+        let (status, body) = call(&w, &dewi, "GET", "/api/v1/cases?status=open", None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let cases = body["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 1, "{body}");
+        assert_eq!((cases[0]["priority"].as_str(), cases[0]["level"].as_i64()), (Some("urgent"), Some(1)));
+        let (_, closed) = call(&w, &dewi, "GET", "/api/v1/cases?status=closed", None).await;
+        assert!(closed["cases"].as_array().unwrap().is_empty());
+    })
+    .await;
+}

@@ -10,3 +10,4 @@ CREATE TABLE sessions (
     expires_at  BIGINT NOT NULL
 );
 CREATE INDEX sessions_expires ON sessions (expires_at);
+CREATE INDEX notifications_case ON notifications (case_id, step_seq);

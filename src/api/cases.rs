@@ -41,6 +41,9 @@ pub struct CaseView {
     fields: Value,
     /// Whether she can still be reached (false once she withdrew contact).
     reachable: bool,
+    /// How far escalation climbed: the highest notification level so far (1: the first
+    /// counselor asked), `null` before anyone was asked.
+    level: Option<i64>,
 }
 
 impl CaseView {
@@ -57,6 +60,7 @@ impl CaseView {
             accepted_by: case.accepted_by,
             created_at,
             fields,
+            level: None,
         }
     }
 }
@@ -65,7 +69,7 @@ impl CaseView {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Only cases in this status.
+    /// Only cases in this status (`open`: every status but `closed`).
     status: Option<String>,
     /// `urgent` or `normal`.
     priority: Option<String>,
@@ -169,7 +173,14 @@ pub async fn list(
         rows.len()
     );
     state.audit(&user, "cases.list", None, Outcome::Ok, Some(detail)).await?;
-    let cases: Vec<CaseView> = rows.into_iter().map(|(case, at)| CaseView::new(case, at)).collect();
+    let levels = state.store.case_levels(&filter).await?;
+    let cases: Vec<CaseView> = rows
+        .into_iter()
+        .map(|(case, at)| {
+            let level = levels.get(&case.id).copied();
+            CaseView { level, ..CaseView::new(case, at) }
+        })
+        .collect();
     Ok(Json(CaseList { cases }))
 }
 
@@ -224,7 +235,12 @@ pub async fn one(
     let (case, created_at) = visible_case(&state, &user, &code, "case.read").await?;
     let events: Vec<EventView> =
         state.store.case_events(&case.id).await?.into_iter().map(EventView::from).collect();
-    let view = CaseView::new(case, created_at);
+    let level = events
+        .iter()
+        .filter(|e| e.kind == "notified")
+        .filter_map(|e| crate::case::detail(e.detail.as_deref(), "level")?.parse().ok())
+        .max();
+    let view = CaseView { level, ..CaseView::new(case, created_at) };
     state.audit(&user, "case.read", Some(&view.code), Outcome::Ok, None).await?;
     Ok(Json(CaseDetail { case: view, timeline: events }))
 }

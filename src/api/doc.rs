@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{actions, audit, auth, cases, session};
+use super::{actions, audit, auth, cases, events, session};
 
 /// The bearer-token scheme every endpoint but this document uses.
 struct BearerToken;
@@ -28,7 +28,7 @@ impl Modify for BearerToken {
         description = "Cases, audit log and users of a Teduh helpline gateway. Every request but \
             this document needs `Authorization: Bearer tdh_...`; every read of case data is audited."
     ),
-    paths(auth::me, session::sign_in, session::sign_out, cases::list, cases::one, cases::add_note, cases::export, actions::accept,
+    paths(auth::me, session::sign_in, session::sign_out, events::stream, cases::list, cases::one, cases::add_note, cases::export, actions::accept,
         actions::pass, actions::close, actions::transfer, actions::fields, actions::messages,
         actions::send_message, audit::list),
     modifiers(&BearerToken),

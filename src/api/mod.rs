@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod cases;
 mod doc;
+mod events;
 mod session;
 
 use std::sync::Arc;
@@ -187,6 +188,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/me", get(auth::me))
         .route("/api/v1/session", post(session::sign_in).delete(session::sign_out))
         .route("/api/v1/cases", get(cases::list))
+        .route("/api/v1/events", get(events::stream))
         .route("/api/v1/cases/export.csv", get(cases::export))
         .route("/api/v1/cases/{code}", get(cases::one))
         .route("/api/v1/cases/{code}/notes", post(cases::add_note))

@@ -1,5 +1,7 @@
 //! Case queries for exports and reports.
 
+use std::collections::HashMap;
+
 use sqlx::Row;
 
 use super::conversation::{CaseEvent, CaseRow, case_row};
@@ -30,6 +32,11 @@ pub struct CaseMessage {
     /// The text; `None` once retention removed it.
     pub text: Option<String>,
 }
+
+/// The filter of case lists, over `cases` and binds `$1`-`$6` (`$7` is the limit).
+const LIST_FILTER: &str = "($1 IS NULL OR cases.status = $1 OR ($1 = 'open' AND cases.status <> 'closed')) AND ($2 IS NULL OR cases.priority = $2) \
+    AND ($3 IS NULL OR cases.provider_id = $3) AND ($4 IS NULL OR cases.category = $4) \
+    AND ($5 IS NULL OR cases.created_at >= $5) AND ($6 IS NULL OR cases.created_at < $6)";
 
 /// A transcript row as stored: id, at, sender, author, sealed body.
 type MessageRow = (i64, i64, String, Option<String>, Option<String>);
@@ -70,11 +77,10 @@ impl Store {
     pub async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<(CaseRow, i64)>, StoreError> {
         let rows: Vec<(CaseRow, i64)> = on_pool!(self, pool => {
             sqlx::query(
-                "SELECT id, code, conversation_id, priority, category, status, region_code, provider_id, accepted_by, fields, \
-                 created_at FROM cases WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR priority = $2) \
-                 AND ($3 IS NULL OR provider_id = $3) AND ($4 IS NULL OR category = $4) \
-                 AND ($5 IS NULL OR created_at >= $5) AND ($6 IS NULL OR created_at < $6) \
-                 ORDER BY created_at DESC, code LIMIT $7",
+                &format!(
+                    "SELECT id, code, conversation_id, priority, category, status, region_code, provider_id, \
+                     accepted_by, fields, created_at FROM cases WHERE {LIST_FILTER} ORDER BY created_at DESC, code LIMIT $7"
+                ),
             )
             .bind(&filter.status)
             .bind(&filter.priority)
@@ -90,6 +96,47 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?
         });
         rows.into_iter().map(|(case, at)| Ok((self.open_case(case)?, at))).collect()
+    }
+
+    /// A mark that changes whenever anything happens to a case of `provider` (every case when
+    /// `None`), or one leaves it: the newest timeline event and transcript message, and how
+    /// many cases there are.
+    pub async fn queue_mark(&self, provider: Option<&str>) -> Result<(i64, i64, i64), StoreError> {
+        let mark: (Option<i64>, Option<i64>, i64) = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT (SELECT MAX(e.id) FROM case_events e JOIN cases c ON c.id = e.case_id \
+                   WHERE $1 IS NULL OR c.provider_id = $1), \
+                 (SELECT MAX(m.id) FROM case_messages m JOIN cases c ON c.id = m.case_id \
+                   WHERE $1 IS NULL OR c.provider_id = $1), \
+                 (SELECT COUNT(*) FROM cases c WHERE $1 IS NULL OR c.provider_id = $1)",
+            )
+            .bind(provider)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok((mark.0.unwrap_or(0), mark.1.unwrap_or(0), mark.2))
+    }
+
+    /// How far escalation climbed (the highest notification level) for the cases `filter`
+    /// selects, by case id; cases nobody was notified of are absent.
+    pub async fn case_levels(&self, filter: &CaseFilter) -> Result<HashMap<String, i64>, StoreError> {
+        let sql = format!(
+            "SELECT n.case_id, MAX(n.step_seq) FROM notifications n JOIN cases ON cases.id = n.case_id \
+             WHERE {LIST_FILTER} AND $7 > 0 GROUP BY n.case_id"
+        );
+        let rows: Vec<(String, i64)> = on_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(&filter.status)
+                .bind(&filter.priority)
+                .bind(&filter.provider)
+                .bind(&filter.category)
+                .bind(filter.from)
+                .bind(filter.to)
+                .bind(filter.limit)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().collect())
     }
 
     /// Cases opened in `[from_ms, to_ms)`, oldest first, each with its timeline.
