@@ -9,6 +9,7 @@ mod auth;
 mod cases;
 mod doc;
 mod events;
+mod rosters;
 mod session;
 
 use std::sync::Arc;
@@ -198,6 +199,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/cases/{code}/transfer", post(actions::transfer))
         .route("/api/v1/cases/{code}/fields", patch(actions::fields))
         .route("/api/v1/cases/{code}/messages", get(actions::messages).post(actions::send_message))
+        .route("/api/v1/providers", get(rosters::providers))
+        .route("/api/v1/rosters/{provider}", get(rosters::read).put(rosters::replace))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/openapi.json", get(doc::serve))
         .fallback(not_found)

@@ -7,6 +7,7 @@
 
 mod parse;
 mod store;
+pub mod week;
 
 use std::fmt;
 use std::ops::Range;
@@ -89,7 +90,7 @@ impl Weekday {
     }
 
     /// The weekday of a day number (days since 1970-01-01, a Thursday).
-    fn of_day(day: i64) -> Self {
+    pub fn of_day(day: i64) -> Self {
         Self::ALL[(day + 3).rem_euclid(7) as usize]
     }
 }
