@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{actions, audit, auth, cases, events, rosters, session};
+use super::{actions, audit, auth, cases, events, reports, rosters, session};
 
 /// The bearer-token scheme every endpoint but this document uses.
 struct BearerToken;
@@ -30,12 +30,14 @@ impl Modify for BearerToken {
     ),
     paths(auth::me, session::sign_in, session::sign_out, events::stream, cases::list, cases::one, cases::add_note, cases::export, actions::accept,
         actions::pass, actions::close, actions::transfer, actions::fields, actions::messages,
-        actions::send_message, rosters::providers, rosters::read, rosters::replace, audit::list),
+        actions::send_message, rosters::providers, rosters::read, rosters::replace, reports::response_times_report,
+        reports::cases_report, reports::satisfaction_report, audit::list),
     modifiers(&BearerToken),
     security(("token" = [])),
     tags(
         (name = "cases", description = "Cases, their timeline and notes, the SIMFONI PPA export"),
         (name = "rosters", description = "Providers, and who is on call when"),
+        (name = "reports", description = "Response times, cases per month, satisfaction (supervisors, admins)"),
         (name = "audit", description = "Who read or changed what (admins)"),
         (name = "users", description = "The caller")
     )

@@ -9,6 +9,7 @@ mod auth;
 mod cases;
 mod doc;
 mod events;
+mod reports;
 mod rosters;
 mod session;
 
@@ -201,6 +202,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/cases/{code}/messages", get(actions::messages).post(actions::send_message))
         .route("/api/v1/providers", get(rosters::providers))
         .route("/api/v1/rosters/{provider}", get(rosters::read).put(rosters::replace))
+        .route("/api/v1/reports/response-times", get(reports::response_times_report))
+        .route("/api/v1/reports/cases", get(reports::cases_report))
+        .route("/api/v1/reports/satisfaction", get(reports::satisfaction_report))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/openapi.json", get(doc::serve))
         .fallback(not_found)

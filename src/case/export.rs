@@ -71,6 +71,17 @@ fn field(record: &CaseRecord, name: &str) -> String {
     }
 }
 
+/// The SIMFONI PPA kind of violence of a case: what the counselor recorded, else what the flow
+/// asked (empty when neither says).
+pub fn violence_kind(record: &CaseRecord) -> String {
+    match field(record, "violence_kind") {
+        given if !given.is_empty() => given,
+        _ => {
+            simfoni_kind(record.case.category.as_deref().unwrap_or_default()).unwrap_or_default().to_string()
+        }
+    }
+}
+
 fn value(record: &CaseRecord, column: &str, directory: &Directory, offset: i32) -> String {
     let case = &record.case;
     let event = |kind: &str| record.events.iter().find(|e| e.kind == kind);
@@ -81,10 +92,7 @@ fn value(record: &CaseRecord, column: &str, directory: &Directory, offset: i32) 
         "prioritas" => case.priority.clone(),
         "status" => case.status.clone(),
         // What the counselor recorded wins over what the flow asked.
-        "jenis_kekerasan" => match field(record, "violence_kind") {
-            given if !given.is_empty() => given,
-            _ => simfoni_kind(case.category.as_deref().unwrap_or_default()).unwrap_or_default().to_string(),
-        },
+        "jenis_kekerasan" => violence_kind(record),
         "kategori" => case.category.clone().unwrap_or_default(),
         "korban_anak" => field(record, "victim_child"),
         "pelaku_di_dekat" => field(record, "perpetrator_present"),

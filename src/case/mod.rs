@@ -7,6 +7,7 @@
 
 pub mod export;
 pub mod fields;
+pub mod monthly;
 pub mod report;
 pub mod time;
 

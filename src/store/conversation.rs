@@ -223,7 +223,7 @@ const INSERT_CASE: &str = "INSERT INTO cases \
 const INSERT_SURVEY: &str = "INSERT INTO survey_responses (id, provider_id, case_code, rating, comment, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6)";
 const LATEST_CASE_CODE: &str =
-    "SELECT code FROM cases WHERE conversation_id = $1 ORDER BY created_at DESC, id LIMIT 1";
+    "SELECT code, provider_id FROM cases WHERE conversation_id = $1 ORDER BY created_at DESC, id LIMIT 1";
 const INSERT_CASE_EVENT: &str = "INSERT INTO case_events (case_id, at, kind, detail) VALUES ($1, $2, $3, $4)";
 const LATEST_OPEN_CASE: &str =
     "SELECT id FROM cases WHERE conversation_id = $1 AND status = 'new' ORDER BY created_at DESC, id LIMIT 1";
@@ -388,10 +388,14 @@ impl Store {
                                 current_case = Some(case_id);
                             }
                             Effect::RecordSurvey { rating, comment, provider } => {
-                                let case_code: Option<String> = sqlx::query_scalar(LATEST_CASE_CODE)
+                                let latest: Option<(String, Option<String>)> = sqlx::query_as(LATEST_CASE_CODE)
                                     .bind(&id)
                                     .fetch_optional(&mut *tx)
                                     .await?;
+                                // The provider that handled her case is the one rated (it may
+                                // have been transferred since the flow chose one).
+                                let (case_code, handled_by) = latest.map_or((None, None), |(c, p)| (Some(c), p));
+                                let provider = handled_by.or_else(|| provider.clone());
                                 let rating = rating.map(|r| r.round() as i64);
                                 let comment = comment.as_deref().map(|c| self.seal(c));
                                 exec!(tx, INSERT_SURVEY, uuid::Uuid::new_v4().to_string(), provider.as_deref(),
