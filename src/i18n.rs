@@ -32,6 +32,8 @@ pub struct I18n {
     dir: PathBuf,
     default: String,
     bundles: BTreeMap<String, FluentBundle<FluentResource>>,
+    /// Message ids per language, in file order (bundles cannot list their messages).
+    ids: BTreeMap<String, Vec<String>>,
 }
 
 impl std::fmt::Debug for I18n {
@@ -72,6 +74,7 @@ impl I18n {
     pub fn load_lenient(dir: &Path, default: &str) -> (Option<Self>, Vec<LocaleError>) {
         let mut errors = Vec::new();
         let mut bundles = BTreeMap::new();
+        let mut ids: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let entries = match fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) => {
@@ -134,6 +137,11 @@ impl I18n {
                         r
                     }
                 };
+                let names = resource.entries().filter_map(|e| match e {
+                    fluent_syntax::ast::Entry::Message(m) => Some(m.id.name.to_string()),
+                    _ => None,
+                });
+                ids.entry(code.clone()).or_default().extend(names);
                 if let Err(dups) = bundle.add_resource(resource) {
                     for d in dups {
                         errors.push(LocaleError {
@@ -154,7 +162,7 @@ impl I18n {
             });
             return (None, errors);
         }
-        let i18n = Self { dir: dir.to_path_buf(), default: default.to_string(), bundles };
+        let i18n = Self { dir: dir.to_path_buf(), default: default.to_string(), bundles, ids };
         (Some(i18n), errors)
     }
 
@@ -179,6 +187,18 @@ impl I18n {
     }
 
     /// Whether `lang` itself (not its fallback) defines message `id`.
+    /// Every message whose id starts with `prefix`, rendered in `lang` (the default language's
+    /// where `lang` lacks one), keyed by the id without the prefix; variables stay as
+    /// `{$name}` for the caller to fill in.
+    pub fn catalog(&self, lang: &str, prefix: &str) -> BTreeMap<String, String> {
+        let ids = self.ids.get(&self.default).into_iter().flatten();
+        ids.filter_map(|id| {
+            let key = id.strip_prefix(prefix)?;
+            Some((key.to_string(), self.render_args(lang, id, &FluentArgs::new())))
+        })
+        .collect()
+    }
+
     pub fn has_message(&self, lang: &str, id: &str) -> bool {
         self.bundles.get(lang).is_some_and(|b| b.has_message(id))
     }

@@ -8,6 +8,7 @@ pub mod case;
 pub mod channel;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod coord;
 pub mod directory;
 pub mod dispatch;

@@ -101,7 +101,8 @@ impl Server {
         let api = ApiState::for_runtime(runtime.clone(), clock.clone());
         let metrics = runtime.metrics().clone();
         let state = AppState { store: store.clone(), metrics, coord: coord.clone() };
-        let mut app = router(state).merge(api::router(api));
+        let console = crate::console::router(runtime.engine().shared_i18n());
+        let mut app = router(state).merge(api::router(api)).merge(console);
         let mut tasks = Vec::new();
         let mut registration = None;
         let channel_error = |channel: &'static str| {

@@ -92,6 +92,9 @@ pub struct ListQuery {
 pub struct CaseList {
     /// Newest first.
     cases: Vec<CaseView>,
+    /// The server's time (ms since the epoch), to show how long ago a case came in even when
+    /// the reader's clock is wrong.
+    now: i64,
 }
 
 /// The answer of `GET /api/v1/cases/{code}`.
@@ -181,7 +184,7 @@ pub async fn list(
             CaseView { level, ..CaseView::new(case, at) }
         })
         .collect();
-    Ok(Json(CaseList { cases }))
+    Ok(Json(CaseList { cases, now: state.clock.now_ms() }))
 }
 
 /// The case `code` if she may see it; an attempt on another provider's case is audited.
