@@ -279,22 +279,63 @@ function fieldValue(c, key) {
 async function renderCase(code) {
   chrome('queue');
   document.title = `${code} · Teduh`;
+  const path = `/api/v1/cases/${encodeURIComponent(code)}`;
   const out = h('div');
   const top = h('div');
-  const talk = h('div');
-  const side = h('div');
-  $('#main').replaceChildren(h('p', {}, h('a', { href: '#/queue' }, `← ${t('back-to-queue')}`)), out, top, h('div', { class: 'grid' }, talk, side));
-  const path = `/api/v1/cases/${encodeURIComponent(code)}`;
+  const messages = h('div', { class: 'messages', id: 'messages', 'aria-live': 'polite' });
+  const timeline = h('ul', { class: 'timeline' });
+  let draw = async () => {};
   const act = async (fn, done) => {
-    try { await fn(); if (done) message(out, done, 'notice'); await draw(); } catch (e) { if (!(e instanceof Expired)) message(out, e.message); }
+    try { await fn(); if (done) message(out, done, 'notice'); await draw(true); } catch (e) { if (!(e instanceof Expired)) message(out, e.message); }
   };
-  let drawing = false;
-  const draw = async () => {
-    if (drawing) return;
-    drawing = true;
-    try { await drawOnce(); } finally { drawing = false; }
+  // What she types lives in elements made once: a live update redraws around them, never
+  // over a half-written reply.
+  const box = h('textarea', { id: 'reply', 'aria-label': t('reply'), placeholder: t('reply-placeholder'), maxlength: 4096 });
+  const send = () => {
+    const text = box.value.trim();
+    if (text) act(async () => { await api('POST', `${path}/messages`, { text }); box.value = ''; }, t('sent'));
   };
-  let transcript = null;
+  box.addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); send(); } });
+  const replyArea = h('div', { hidden: true }, box, h('div', { class: 'row' },
+    h('button', { type: 'button', id: 'send', onclick: send }, t('send')), h('span', { class: 'muted keys' }, t('send-keys'))));
+  const talk = h('div', { class: 'card' }, h('h2', {}, t('conversation')), messages, replyArea);
+
+  const select = (id, values) => h('select', { id }, h('option', { value: '' }, '–'), ...values.map((v) => h('option', { value: v }, v)));
+  const kind = select('f-kind', KINDS);
+  const age = select('f-age', AGES);
+  const relationship = h('input', { id: 'f-relationship', maxlength: 60 });
+  const place = h('input', { id: 'f-place', maxlength: 60 });
+  const inputs = [['kind', 'violence_kind', kind], ['age_group', 'age_group', age], ['relationship', 'relationship', relationship], ['place', 'place', place]];
+  const fieldsForm = h('form', { class: 'form', onsubmit: (e) => {
+    e.preventDefault();
+    const fields = {};
+    for (const [key, , el] of inputs) if (el.value.trim()) fields[key] = el.value.trim();
+    if (Object.keys(fields).length) act(() => api('PATCH', `${path}/fields`, { fields }), t('saved'));
+  } },
+  h('label', { for: 'f-kind' }, t('field-kind')), kind, h('label', { for: 'f-age' }, t('field-age')), age,
+  h('label', { for: 'f-relationship' }, t('field-relationship')), relationship,
+  h('label', { for: 'f-place' }, t('field-place')), place,
+  h('p', {}, h('button', { type: 'submit', id: 'save-fields' }, t('save'))));
+  const note = h('textarea', { id: 'note', 'aria-label': t('note'), maxlength: 4096 });
+  const target = h('input', { id: 'transfer-to', placeholder: t('transfer-placeholder') });
+  const transferCard = h('div', { class: 'card', hidden: true }, h('h2', {}, t('transfer')), target,
+    h('p', {}, h('button', { type: 'button', class: 'secondary', onclick: () => {
+      const to = target.value.trim();
+      if (to) act(async () => { await api('POST', `${path}/transfer`, { to }); target.value = ''; }, t('transferred'));
+    } }, t('transfer'))));
+  const side = h('div',
+    {}, h('div', { class: 'card' }, h('h2', {}, t('record')), fieldsForm),
+    h('div', { class: 'card' }, h('h2', {}, t('note')), note, h('p', {}, h('button', { type: 'button', id: 'add-note', onclick: () => {
+      const text = note.value.trim();
+      if (text) act(async () => { await api('POST', `${path}/notes`, { text }); note.value = ''; }, t('saved'));
+    } }, t('add-note')))),
+    transferCard,
+    h('div', { class: 'card' }, h('h2', {}, t('timeline')), timeline));
+  $('#main').replaceChildren(h('p', {}, h('a', { href: '#/queue' }, `← ${t('back-to-queue')}`)), out, top, h('div', { class: 'grid' }, talk, side));
+
+  let first = true;
+  let running = null;
+  let again = false;
   const drawOnce = async () => {
     let detail;
     try { detail = await api('GET', path); } catch (e) {
@@ -302,7 +343,7 @@ async function renderCase(code) {
       return;
     }
     const c = detail.case;
-    const mine = state.me.counselor_id && c.accepted_by === state.me.counselor_id;
+    const mine = Boolean(state.me.counselor_id) && c.accepted_by === state.me.counselor_id;
     const manages = state.me.role === 'admin' || (state.me.role === 'supervisor' && state.me.provider_id === c.provider_id);
     const open = c.status !== 'closed';
     top.replaceChildren(h('div', { class: 'card' },
@@ -315,73 +356,39 @@ async function renderCase(code) {
         h('dt', {}, t('provider')), h('dd', {}, c.provider_id || '–'),
         h('dt', {}, t('holder')), h('dd', {}, c.accepted_by || '–'),
         h('dt', {}, t('reachable')), h('dd', {}, c.reachable ? t('yes') : t('no'))),
-      h('div', { class: 'row', style: null },
+      h('div', { class: 'row' },
         canAccept(c) ? h('button', { type: 'button', id: 'accept', onclick: () => act(() => api('POST', `${path}/accept`), t('accepted')) }, t('accept')) : '',
         open && (mine || manages) ? h('button', { type: 'button', id: 'close', class: 'danger', onclick: () => {
           if (confirm(t('close-confirm', { code: c.code }))) act(() => api('POST', `${path}/close`), t('closed'));
         } }, t('close')) : '')));
-
-    // The relay conversation, for her provider's counselors and supervisors.
-    const talkCard = h('div', { class: 'card' }, h('h2', {}, t('conversation')));
-    if (state.me.role !== 'admin') {
-      try { transcript = await api('GET', `${path}/messages`); } catch (e) { transcript = null; }
-      const list = h('div', { class: 'messages', id: 'messages', 'aria-live': 'polite' },
-        ...(transcript && transcript.messages.length ? transcript.messages.map((m) => h('div', { class: `msg ${m.sender}` },
-          h('time', {}, `${m.sender === 'survivor' ? t('survivor') : (m.author || t('counselor'))} · ${when(m.at)}`),
-          m.text === null ? h('em', { class: 'muted' }, t('text-removed')) : m.text)) : [h('p', { class: 'muted' }, t('no-messages'))]));
-      talkCard.append(list);
-      if (mine && open && c.reachable) {
-        const box = h('textarea', { id: 'reply', 'aria-label': t('reply'), placeholder: t('reply-placeholder'), maxlength: 4096 });
-        const send = () => {
-          const text = box.value.trim();
-          if (!text) return;
-          act(async () => { await api('POST', `${path}/messages`, { text }); box.value = ''; }, t('sent'));
-        };
-        box.addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); send(); } });
-        talkCard.append(box, h('div', { class: 'row' }, h('button', { type: 'button', id: 'send', onclick: send }, t('send')),
-          h('span', { class: 'muted keys' }, t('send-keys'))));
-      }
-      setTimeout(() => { list.scrollTop = list.scrollHeight; }, 0);
+    if (state.me.role === 'admin') {
+      messages.replaceChildren(h('p', { class: 'muted' }, t('conversation-not-for-admins')));
     } else {
-      talkCard.append(h('p', { class: 'muted' }, t('conversation-not-for-admins')));
+      let transcript = null;
+      try { transcript = await api('GET', `${path}/messages`); } catch (e) { if (e instanceof Expired) return; }
+      const atBottom = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 40;
+      messages.replaceChildren(...(transcript && transcript.messages.length ? transcript.messages.map((m) => h('div', { class: `msg ${m.sender}` },
+        h('time', {}, `${m.sender === 'survivor' ? t('survivor') : (m.author || t('counselor'))} · ${when(m.at)}`),
+        m.text === null ? h('em', { class: 'muted' }, t('text-removed')) : m.text)) : [h('p', { class: 'muted' }, t('no-messages'))]));
+      if (atBottom || first) messages.scrollTop = messages.scrollHeight;
     }
-    talk.replaceChildren(talkCard);
-
-    // Record: fields, notes, transfer, timeline.
-    const select = (id, values, current) => h('select', { id }, h('option', { value: '' }, '–'),
-      ...values.map((v) => h('option', { value: v, selected: v === current }, v)));
-    const kind = select('f-kind', KINDS, fieldValue(c, 'violence_kind'));
-    const age = select('f-age', AGES, fieldValue(c, 'age_group'));
-    const relationship = h('input', { id: 'f-relationship', value: fieldValue(c, 'relationship'), maxlength: 60 });
-    const place = h('input', { id: 'f-place', value: fieldValue(c, 'place'), maxlength: 60 });
-    const fieldsForm = h('form', { class: 'form', onsubmit: (e) => {
-      e.preventDefault();
-      const fields = {};
-      for (const [key, el] of [['kind', kind], ['age_group', age], ['relationship', relationship], ['place', place]]) {
-        if (el.value.trim()) fields[key] = el.value.trim();
-      }
-      if (Object.keys(fields).length) act(() => api('PATCH', `${path}/fields`, { fields }), t('saved'));
-    } },
-    h('label', { for: 'f-kind' }, t('field-kind')), kind, h('label', { for: 'f-age' }, t('field-age')), age,
-    h('label', { for: 'f-relationship' }, t('field-relationship')), relationship,
-    h('label', { for: 'f-place' }, t('field-place')), place,
-    h('p', {}, h('button', { type: 'submit' }, t('save'))));
-    const note = h('textarea', { id: 'note', 'aria-label': t('note'), maxlength: 4096 });
-    const target = h('input', { id: 'transfer-to', placeholder: t('transfer-placeholder'), list: 'targets' });
-    side.replaceChildren(
-      h('div', { class: 'card' }, h('h2', {}, t('record')), fieldsForm),
-      h('div', { class: 'card' }, h('h2', {}, t('note')), note, h('p', {}, h('button', { type: 'button', onclick: () => {
-        const text = note.value.trim();
-        if (text) act(async () => { await api('POST', `${path}/notes`, { text }); note.value = ''; }, t('saved'));
-      } }, t('add-note')))),
-      open && (mine || manages) ? h('div', { class: 'card' }, h('h2', {}, t('transfer')), target,
-        h('p', {}, h('button', { type: 'button', class: 'secondary', onclick: () => {
-          const to = target.value.trim();
-          if (to) act(() => api('POST', `${path}/transfer`, { to }), t('transferred'));
-        } }, t('transfer')))) : '',
-      h('div', { class: 'card' }, h('h2', {}, t('timeline')), h('ul', { class: 'timeline' },
-        ...detail.timeline.slice().reverse().map((e) => h('li', {}, h('time', {}, when(e.at)), t(`event-${e.kind}`) === `event-${e.kind}` ? e.kind : t(`event-${e.kind}`),
-          e.detail ? h('span', { class: 'muted' }, ` — ${e.detail}`) : '')))));
+    replyArea.hidden = !(mine && open && c.reachable);
+    transferCard.hidden = !(open && (mine || manages));
+    if (first) {
+      for (const [, stored, el] of inputs) el.value = fieldValue(c, stored);
+      first = false;
+    }
+    timeline.replaceChildren(...detail.timeline.slice().reverse().map((e) => h('li', {}, h('time', {}, when(e.at)),
+      t(`event-${e.kind}`) === `event-${e.kind}` ? e.kind : t(`event-${e.kind}`),
+      e.detail ? h('span', { class: 'muted' }, ` — ${e.detail}`) : '')));
+  };
+  // One draw at a time; a change that arrives meanwhile draws once more after it.
+  draw = async () => {
+    if (running) { again = true; return running; }
+    running = (async () => {
+      do { again = false; await drawOnce(); } while (again);
+    })();
+    try { await running; } finally { running = null; }
   };
   state.onChange = draw;
   await draw();
