@@ -592,7 +592,7 @@ impl Runtime {
             && let Some((counselor, provider)) = escalator.counselor_at(&inbound.channel, &inbound.contact)
         {
             let outcome = escalator
-                .counselor_message(counselor, provider, &inbound.channel, &inbound.contact, &inbound.event)
+                .counselor_message(&counselor, &provider, &inbound.channel, &inbound.contact, &inbound.event)
                 .await?;
             self.store.mark_inbound_processed(message.id, self.clock.now_ms()).await?;
             if let crate::escalation::counselor::CounselorOutcome::Closed { channel, contact } = outcome {

@@ -87,7 +87,7 @@ impl Server {
             store.clone(),
             clock.clone(),
             policies,
-            runtime.engine().shared_directory(),
+            runtime.engine().live_directory(),
             runtime.engine().shared_i18n(),
         )
         .with_wake(wakers.escalation.clone())
@@ -133,6 +133,11 @@ impl Server {
             senders.push(Arc::new(sender));
             app = app.merge(sms::routes(ingress.clone(), sms_config.clone()));
         }
+        tasks.push(tokio::spawn(refresh_directory(
+            store.clone(),
+            runtime.engine().live_directory(),
+            until_stopped(stopped.clone()),
+        )));
         let (store_for_retention, clock_for_retention) = (store.clone(), clock.clone());
         let dispatcher = Dispatcher::new(store, clock, senders)
             .with_coordination(coord, wakers.outbox.clone())
@@ -170,6 +175,39 @@ impl Server {
         }
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+/// How often an instance looks for a provider directory changed elsewhere (an import through
+/// another instance's API or the CLI).
+const DIRECTORY_REFRESH: Duration = Duration::from_secs(10);
+
+/// Keeps the directory in use equal to the stored one, so an import reaches every instance
+/// without a restart. An empty stored directory is never put in use: escalation would lose
+/// every provider at once.
+async fn refresh_directory(
+    store: crate::store::Store,
+    live: crate::directory::LiveDirectory,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(DIRECTORY_REFRESH) => {}
+        }
+        match store.providers().await {
+            Ok(providers) if providers.is_empty() => {}
+            Ok(providers) => {
+                let count = providers.len();
+                if live.update_providers(providers) {
+                    tracing::info!(providers = count, "provider directory reloaded");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the provider directory; keeping the one in use")
+            }
         }
     }
 }

@@ -111,7 +111,12 @@ async fn a_counselor_takes_an_urgent_case_from_the_browser_and_closes_it() {
     };
     users::add_user(&w.store, &w.directory, &dewi, 1).await.unwrap();
     w.store.set_password("dewi", Some(&token::hash_password(PASSWORD).unwrap())).await.unwrap();
-    let sri = NewUser { name: "sri", role: Role::Supervisor, provider_id: Some("uptd-ppa-palu"), counselor_id: None };
+    let sri = NewUser {
+        name: "sri",
+        role: Role::Supervisor,
+        provider_id: Some("uptd-ppa-palu"),
+        counselor_id: None,
+    };
     let sri_token = users::add_user(&w.store, &w.directory, &sri, 1).await.unwrap().token;
 
     let mut child = Command::new("node")
@@ -163,7 +168,9 @@ async fn a_counselor_takes_an_urgent_case_from_the_browser_and_closes_it() {
     browser.lock().unwrap().go("answered");
     wait("closed", 30).await;
     w.until("the survey question", |w| {
-        w.whatsapp_to_survivor().last().is_some_and(|t| t.starts_with("Seberapa puas Anda dengan layanan kami?"))
+        w.whatsapp_to_survivor()
+            .last()
+            .is_some_and(|t| t.starts_with("Seberapa puas Anda dengan layanan kami?"))
     })
     .await;
     let stored = w.store.case_by_code(&code).await.unwrap().unwrap();
@@ -176,7 +183,15 @@ async fn a_counselor_takes_an_urgent_case_from_the_browser_and_closes_it() {
     })
     .await;
     assert!(status.success(), "the browser script failed: {status}");
-    for shot in ["01-queue-empty", "02-urgent-case-live", "03-case-conversation", "04-case-closed", "05-roster", "06-queue-phone-en", "07-reports"] {
+    for shot in [
+        "01-queue-empty",
+        "02-urgent-case-live",
+        "03-case-conversation",
+        "04-case-closed",
+        "05-roster",
+        "06-queue-phone-en",
+        "07-reports",
+    ] {
         let file = shots.join(format!("{shot}.png"));
         let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
         assert!(size > 5_000, "{} was not saved", file.display());

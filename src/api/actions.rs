@@ -15,8 +15,8 @@ use super::auth::Caller;
 use super::cases::visible_case;
 use super::{ApiError, ApiState, Outcome};
 use crate::access::{Role, User};
-use crate::directory::Provider;
 use crate::directory::provider::{Counselor, CounselorChannels};
+use crate::directory::{Directory, Provider};
 use crate::escalation::action::{CaseAction, Done};
 use crate::escalation::address::counselor_by_id;
 use crate::escalation::run::Escalator;
@@ -100,15 +100,20 @@ fn escalator(state: &ApiState) -> Result<&Escalator, ApiError> {
 }
 
 /// Her entry on her provider's roster.
-fn counselor_of<'d>(state: &'d ApiState, user: &User) -> Option<(&'d Counselor, &'d Provider)> {
+fn counselor_of<'d>(directory: &'d Directory, user: &User) -> Option<(&'d Counselor, &'d Provider)> {
     let id = user.counselor_id.as_deref()?;
-    counselor_by_id(&state.directory, id).filter(|(_, p)| user.provider_id.as_deref() == Some(p.id.as_str()))
+    counselor_by_id(directory, id).filter(|(_, p)| user.provider_id.as_deref() == Some(p.id.as_str()))
 }
 
 /// Who acts for `user` on `case`: the counselor holding it, or (for closing, transfers and
 /// fields) a supervisor or admin under her own name.
-fn actor(state: &ApiState, user: &User, case: &CaseRow, managers_too: bool) -> Result<Counselor, ApiError> {
-    if let Some((counselor, _)) = counselor_of(state, user)
+fn actor(
+    directory: &Directory,
+    user: &User,
+    case: &CaseRow,
+    managers_too: bool,
+) -> Result<Counselor, ApiError> {
+    if let Some((counselor, _)) = counselor_of(directory, user)
         && case.accepted_by.as_deref() == Some(counselor.id.as_str())
     {
         return Ok(counselor.clone());
@@ -125,10 +130,10 @@ fn actor(state: &ApiState, user: &User, case: &CaseRow, managers_too: bool) -> R
 }
 
 /// The provider a case is routed to.
-fn provider_of<'d>(state: &'d ApiState, case: &CaseRow) -> Result<&'d Provider, ApiError> {
+fn provider_of<'d>(directory: &'d Directory, case: &CaseRow) -> Result<&'d Provider, ApiError> {
     case.provider_id
         .as_deref()
-        .and_then(|p| state.directory.provider(p))
+        .and_then(|p| directory.provider(p))
         .ok_or_else(|| ApiError::Conflict(format!("case {} is not routed to a provider", case.code)))
 }
 
@@ -166,7 +171,8 @@ pub async fn accept(
     Path(code): Path<String>,
 ) -> Result<Json<ActionResult>, ApiError> {
     let (case, created) = visible_case(&state, &user, &code, "case.accept").await?;
-    let Some((counselor, provider)) = counselor_of(&state, &user) else {
+    let directory = state.directory.get();
+    let Some((counselor, provider)) = counselor_of(&directory, &user) else {
         refuse(&state, &user, "case.accept", &case.code).await?;
         return Err(ApiError::Forbidden);
     };
@@ -199,7 +205,8 @@ pub async fn pass(
     Path(code): Path<String>,
 ) -> Result<Json<ActionResult>, ApiError> {
     let (case, created) = visible_case(&state, &user, &code, "case.pass").await?;
-    let Some((counselor, _)) = counselor_of(&state, &user) else {
+    let directory = state.directory.get();
+    let Some((counselor, _)) = counselor_of(&directory, &user) else {
         refuse(&state, &user, "case.pass", &case.code).await?;
         return Err(ApiError::Forbidden);
     };
@@ -224,14 +231,15 @@ pub async fn close(
     Path(code): Path<String>,
 ) -> Result<Json<ActionResult>, ApiError> {
     let (case, _) = visible_case(&state, &user, &code, "case.close").await?;
+    let directory = state.directory.get();
     if case.status == "closed" {
         return Err(ApiError::Conflict(format!("case {} is already closed", case.code)));
     }
-    let Ok(actor) = actor(&state, &user, &case, true) else {
+    let Ok(actor) = actor(&directory, &user, &case, true) else {
         refuse(&state, &user, "case.close", &case.code).await?;
         return Err(ApiError::Forbidden);
     };
-    let provider = provider_of(&state, &case)?;
+    let provider = provider_of(&directory, &case)?;
     state.audit(&user, "case.close", Some(&case.code), Outcome::Ok, None).await?;
     let done = escalator(&state)?.act(&case, &actor, provider, CaseAction::Close, &|_| None).await?;
     if let (Done::Closed { survivor: Some((channel, contact)) }, Some(runtime)) = (done, &state.runtime) {
@@ -254,14 +262,15 @@ pub async fn transfer(
     Json(body): Json<TransferBody>,
 ) -> Result<Json<ActionResult>, ApiError> {
     let (case, _) = visible_case(&state, &user, &code, "case.transfer").await?;
+    let directory = state.directory.get();
     if case.status == "closed" {
         return Err(ApiError::Conflict(format!("case {} is closed", case.code)));
     }
-    let Ok(actor) = actor(&state, &user, &case, true) else {
+    let Ok(actor) = actor(&directory, &user, &case, true) else {
         refuse(&state, &user, "case.transfer", &case.code).await?;
         return Err(ApiError::Forbidden);
     };
-    let provider = provider_of(&state, &case)?;
+    let provider = provider_of(&directory, &case)?;
     let target = body.to.trim().to_string();
     if target.is_empty() {
         return Err(ApiError::BadRequest("`to` names a counselor or provider".into()));
@@ -298,6 +307,7 @@ pub async fn fields(
 ) -> Result<Json<ActionResult>, ApiError> {
     use crate::case::fields::{AGE_GROUPS, Field, SIMFONI_KINDS};
     let (case, _) = visible_case(&state, &user, &code, "case.field").await?;
+    let directory = state.directory.get();
     if body.fields.is_empty() {
         return Err(ApiError::BadRequest("`fields` is empty".into()));
     }
@@ -315,7 +325,7 @@ pub async fn fields(
             AGE_GROUPS.join(", ")
         )));
     }
-    let actor = match (actor(&state, &user, &case, true), counselor_of(&state, &user)) {
+    let actor = match (actor(&directory, &user, &case, true), counselor_of(&directory, &user)) {
         (Ok(actor), _) => actor,
         // Any counselor of her provider may complete the record, as notes.
         (Err(_), Some((counselor, _))) => counselor.clone(),
@@ -329,7 +339,7 @@ pub async fn fields(
             channels: CounselorChannels::default(),
         },
     };
-    let provider = provider_of(&state, &case)?;
+    let provider = provider_of(&directory, &case)?;
     let names: Vec<&str> = body.fields.keys().map(String::as_str).collect();
     state
         .audit(
@@ -399,15 +409,16 @@ pub async fn send_message(
         return Err(ApiError::BadRequest(format!("a message is 1 to {MAX_TEXT_CHARS} characters")));
     }
     let (case, _) = visible_case(&state, &user, &code, "case.reply").await?;
+    let directory = state.directory.get();
     if case.status == "closed" {
         return Err(ApiError::Conflict(format!("case {} is closed", case.code)));
     }
     // Only the counselor she was told about writes to her.
-    let Ok(actor) = actor(&state, &user, &case, false) else {
+    let Ok(actor) = actor(&directory, &user, &case, false) else {
         refuse(&state, &user, "case.reply", &case.code).await?;
         return Err(ApiError::Forbidden);
     };
-    let provider = provider_of(&state, &case)?;
+    let provider = provider_of(&directory, &case)?;
     state.audit(&user, "case.reply", Some(&case.code), Outcome::Ok, None).await?;
     match escalator(&state)?
         .act(&case, &actor, provider, CaseAction::Reply(text.to_string()), &|_| None)

@@ -324,7 +324,7 @@ pub async fn export(
     if let Some(p) = &provider {
         records.retain(|r| r.case.provider_id.as_deref() == Some(p.as_str()));
     }
-    let csv = crate::case::export::export_csv(&records, &state.directory, &columns, offset)
+    let csv = crate::case::export::export_csv(&records, &state.directory.get(), &columns, offset)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let detail = format!("from={};to={};tz={tz};count={}", query.from, query.to, records.len());
     state.audit(&user, "cases.export", provider.as_deref(), Outcome::Ok, Some(detail)).await?;

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{actions, audit, auth, cases, events, reports, rosters, session};
+use super::{actions, audit, auth, cases, events, providers, reports, rosters, session};
 
 /// The bearer-token scheme every endpoint but this document uses.
 struct BearerToken;
@@ -30,7 +30,7 @@ impl Modify for BearerToken {
     ),
     paths(auth::me, session::sign_in, session::sign_out, events::stream, cases::list, cases::one, cases::add_note, cases::export, actions::accept,
         actions::pass, actions::close, actions::transfer, actions::fields, actions::messages,
-        actions::send_message, rosters::providers, rosters::read, rosters::replace, reports::response_times_report,
+        actions::send_message, rosters::providers, providers::replace_all, providers::put_one, rosters::read, rosters::replace, reports::response_times_report,
         reports::cases_report, reports::satisfaction_report, audit::list),
     modifiers(&BearerToken),
     security(("token" = [])),

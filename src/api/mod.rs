@@ -9,6 +9,7 @@ mod auth;
 mod cases;
 mod doc;
 mod events;
+mod providers;
 mod reports;
 mod rosters;
 mod session;
@@ -17,12 +18,12 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 
 use crate::access::{AuditEntry, User};
 use crate::clock::Clock;
-use crate::directory::Directory;
+use crate::directory::LiveDirectory;
 use crate::escalation::run::Escalator;
 use crate::runtime::Runtime;
 use crate::store::{Store, StoreError};
@@ -37,8 +38,8 @@ pub struct ApiState {
     pub store: Store,
     /// Time of audit rows and notes.
     pub clock: Arc<dyn Clock>,
-    /// Providers, for names in exports.
-    pub directory: Arc<Directory>,
+    /// Providers and regions in use (replaced when the stored providers change).
+    pub directory: LiveDirectory,
     /// Tokens whose hash was verified recently.
     pub tokens: TokenCache,
     /// Conversations (a closed case's survey starts there).
@@ -51,11 +52,11 @@ pub struct ApiState {
 
 impl ApiState {
     /// State over `store`, with an empty token cache and no case actions.
-    pub fn new(store: Store, clock: Arc<dyn Clock>, directory: Arc<Directory>) -> Self {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, directory: impl Into<LiveDirectory>) -> Self {
         Self {
             store,
             clock,
-            directory,
+            directory: directory.into(),
             tokens: TokenCache::default(),
             runtime: None,
             escalator: None,
@@ -65,7 +66,7 @@ impl ApiState {
 
     /// State over `runtime`'s store and directory, with its escalation for case actions.
     pub fn for_runtime(runtime: Runtime, clock: Arc<dyn Clock>) -> Self {
-        let mut state = Self::new(runtime.store().clone(), clock, runtime.engine().shared_directory());
+        let mut state = Self::new(runtime.store().clone(), clock, runtime.engine().live_directory());
         state.escalator = runtime.escalator().cloned();
         state.runtime = Some(runtime);
         state
@@ -200,7 +201,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/cases/{code}/transfer", post(actions::transfer))
         .route("/api/v1/cases/{code}/fields", patch(actions::fields))
         .route("/api/v1/cases/{code}/messages", get(actions::messages).post(actions::send_message))
-        .route("/api/v1/providers", get(rosters::providers))
+        .route("/api/v1/providers", get(rosters::providers).put(providers::replace_all))
+        .route("/api/v1/providers/{id}", put(providers::put_one))
         .route("/api/v1/rosters/{provider}", get(rosters::read).put(rosters::replace))
         .route("/api/v1/reports/response-times", get(reports::response_times_report))
         .route("/api/v1/reports/cases", get(reports::cases_report))

@@ -63,14 +63,18 @@ fn provider_view(p: &Provider) -> ProviderView {
     }
 }
 
+/// The directory as listed, `own` provider first.
+pub(super) fn list_of(directory: &crate::directory::Directory, own: Option<&str>) -> ProviderList {
+    let mut providers: Vec<&Provider> = directory.providers.iter().collect();
+    providers.sort_by_key(|p| Some(p.id.as_str()) != own);
+    ProviderList { providers: providers.into_iter().map(provider_view).collect() }
+}
+
 /// `GET /api/v1/providers`: the provider directory (her own provider first).
 #[utoipa::path(get, path = "/api/v1/providers", tag = "rosters", operation_id = "list_providers",
     responses((status = 200, body = ProviderList), (status = 401, body = super::ErrorBody)))]
 pub async fn providers(State(state): State<ApiState>, Caller(user): Caller) -> Json<ProviderList> {
-    let own = user.provider_id.as_deref();
-    let mut providers: Vec<&Provider> = state.directory.providers.iter().collect();
-    providers.sort_by_key(|p| Some(p.id.as_str()) != own);
-    Json(ProviderList { providers: providers.into_iter().map(provider_view).collect() })
+    Json(list_of(&state.directory.get(), user.provider_id.as_deref()))
 }
 
 /// One shift, local times of the provider.
@@ -130,15 +134,15 @@ fn name_of(p: &Provider, counselor: &str) -> String {
 }
 
 /// The provider `id`, if `user` may see it; with `manage`, if she may change its roster.
-async fn provider_for<'d>(
-    state: &'d ApiState,
+async fn provider_for(
+    state: &ApiState,
     user: &crate::access::User,
     id: &str,
     action: &str,
     manage: bool,
-) -> Result<&'d Provider, ApiError> {
-    let provider =
-        state.directory.provider(id).ok_or_else(|| ApiError::NotFound(format!("provider {id}")))?;
+) -> Result<Provider, ApiError> {
+    let found = state.directory.get().provider(id).cloned();
+    let provider = found.ok_or_else(|| ApiError::NotFound(format!("provider {id}")))?;
     let allowed = if manage { user.manages_provider(id) } else { user.sees_provider(Some(id)) };
     if !allowed {
         state.audit(user, action, Some(id), Outcome::Denied, None).await?;
@@ -194,7 +198,7 @@ pub async fn read(
     Path(id): Path<String>,
 ) -> Result<Json<RosterView>, ApiError> {
     let provider = provider_for(&state, &user, &id, "roster.read", false).await?;
-    Ok(Json(view(&state, provider).await?))
+    Ok(Json(view(&state, &provider).await?))
 }
 
 /// `PUT /api/v1/rosters/{provider}`: replaces the provider's shifts with the roster file in
@@ -232,5 +236,5 @@ pub async fn replace(
         .await?;
     state.store.replace_roster(std::slice::from_ref(&id), &shifts).await?;
     tracing::info!(provider = %id, shifts = shifts.len(), "roster replaced from the API");
-    Ok(Json(view(&state, provider).await?))
+    Ok(Json(view(&state, &provider).await?))
 }

@@ -16,6 +16,45 @@ pub struct Directory {
     pub providers: Vec<Provider>,
 }
 
+/// The directory in use: replaced whole when the stored providers change while the server runs
+/// (an import through the API, or another instance's), read as a snapshot by each user.
+#[derive(Debug, Clone)]
+pub struct LiveDirectory(std::sync::Arc<std::sync::RwLock<std::sync::Arc<Directory>>>);
+
+impl LiveDirectory {
+    /// Starts with `directory`.
+    pub fn new(directory: std::sync::Arc<Directory>) -> Self {
+        Self(std::sync::Arc::new(std::sync::RwLock::new(directory)))
+    }
+
+    /// The directory now; it stays whole while the caller holds it.
+    pub fn get(&self) -> std::sync::Arc<Directory> {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Puts `directory` in use from now on.
+    pub fn replace(&self, directory: std::sync::Arc<Directory>) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = directory;
+    }
+
+    /// Puts `providers` in use with the same regions, unless they are the ones in use;
+    /// returns whether anything changed.
+    pub fn update_providers(&self, providers: Vec<Provider>) -> bool {
+        let current = self.get();
+        if current.providers == providers {
+            return false;
+        }
+        self.replace(std::sync::Arc::new(Directory { regions: current.regions.clone(), providers }));
+        true
+    }
+}
+
+impl From<std::sync::Arc<Directory>> for LiveDirectory {
+    fn from(directory: std::sync::Arc<Directory>) -> Self {
+        Self::new(directory)
+    }
+}
+
 /// Where a person is: a shared pin or a named region.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Place<'a> {

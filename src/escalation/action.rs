@@ -7,8 +7,8 @@ use super::address::{address, counselor_by_id};
 use super::policy::{self, Chain, ChainEvent};
 use super::run::Escalator;
 use crate::channel::OutgoingPayload;
-use crate::directory::Provider;
 use crate::directory::provider::Counselor;
+use crate::directory::{Directory, Provider};
 use crate::flow::Reply;
 use crate::store::{Acceptance, CaseRow, EscalationWrite, RelayLine, StoreError, Transfer, TransferTo};
 use crate::text::fold;
@@ -150,7 +150,7 @@ impl Escalator {
             }
             Acceptance::TakenBy(other) => {
                 let name =
-                    counselor_by_id(&self.directory, &other).map_or(other.clone(), |(c, _)| c.name.clone());
+                    counselor_by_id(&self.directory(), &other).map_or(other.clone(), |(c, _)| c.name.clone());
                 let text = self.render("id", "counselor-taken", &[("case", &case.code), ("name", &name)]);
                 self.send_now(&echo(text).into_iter().collect::<Vec<_>>()).await?;
                 Ok(Done::TakenBy(name))
@@ -361,9 +361,9 @@ impl Escalator {
 
     /// Finds a transfer target by counselor or provider id, or by name (her own provider's
     /// counselors first).
-    fn destination<'d>(&'d self, own: &Provider, wanted: &str) -> Option<Destination<'d>> {
+    fn destination<'d>(directory: &'d Directory, own: &Provider, wanted: &str) -> Option<Destination<'d>> {
         let wanted = fold(wanted);
-        let providers = &self.directory.providers;
+        let providers = &directory.providers;
         let own_first =
             providers.iter().filter(|p| p.id == own.id).chain(providers.iter().filter(|p| p.id != own.id));
         for p in own_first {
@@ -390,7 +390,8 @@ impl Escalator {
         let mut messages: Vec<Outgoing> = Vec::new();
         let unknown =
             |this: &Self| echo(this.render("id", "counselor-transfer-unknown", &[("target", target)]));
-        let (to, detail, done) = match self.destination(provider, target) {
+        let directory = self.directory();
+        let (to, detail, done) = match Self::destination(&directory, provider, target) {
             Some(Destination::Counselor(c, _)) if c.id == actor.id => {
                 let text = self.render("id", "counselor-transfer-self", &[("case", code)]);
                 self.send_now(&echo(text).into_iter().collect::<Vec<_>>()).await?;
@@ -468,7 +469,7 @@ impl Escalator {
         counselor_id: &str,
     ) -> Result<(), StoreError> {
         let Some((channel, addr)) =
-            counselor_by_id(&self.directory, counselor_id).and_then(|(c, _)| address(c, &self.channels))
+            counselor_by_id(&self.directory(), counselor_id).and_then(|(c, _)| address(c, &self.channels))
         else {
             return Ok(());
         };
@@ -489,7 +490,7 @@ impl Escalator {
         // A counselor working from the console may have no phone channel: the transcript is
         // how her words reach her.
         if let Some((channel, addr)) =
-            counselor_by_id(&self.directory, &counselor_id).and_then(|(c, _)| address(c, &self.channels))
+            counselor_by_id(&self.directory(), &counselor_id).and_then(|(c, _)| address(c, &self.channels))
         {
             let relayed = self.render("id", "relay-from-survivor", &[("case", &code), ("text", text.trim())]);
             write.messages.push(plain(channel, &addr, relayed));

@@ -14,7 +14,7 @@ use super::target::choose;
 use crate::channel::OutgoingPayload;
 use crate::clock::Clock;
 use crate::directory::provider::Counselor;
-use crate::directory::{Directory, Place, Provider, ProviderKind, Service};
+use crate::directory::{Directory, LiveDirectory, Place, Provider, ProviderKind, Service};
 use crate::flow::{Reply, Value};
 use crate::i18n::I18n;
 use crate::store::{CaseRow, DueEscalation, EscalationWrite, Notification, Store, StoreError};
@@ -32,7 +32,7 @@ pub struct Escalator {
     pub(super) store: Store,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) policies: Arc<Policies>,
-    pub(super) directory: Arc<Directory>,
+    live: LiveDirectory,
     pub(super) i18n: Arc<I18n>,
     /// Rings when a case is escalated, so its first notice does not wait for the next round.
     wake: Arc<tokio::sync::Notify>,
@@ -64,14 +64,14 @@ impl Escalator {
         store: Store,
         clock: Arc<dyn Clock>,
         policies: Arc<Policies>,
-        directory: Arc<Directory>,
+        directory: impl Into<LiveDirectory>,
         i18n: Arc<I18n>,
     ) -> Self {
         Self {
             store,
             clock,
             policies,
-            directory,
+            live: directory.into(),
             i18n,
             wake: Arc::new(tokio::sync::Notify::new()),
             metrics: Arc::default(),
@@ -81,8 +81,14 @@ impl Escalator {
     }
 
     /// The counselor (and her provider) a channel address belongs to, if any.
-    pub fn counselor_at(&self, channel: &str, contact: &str) -> Option<(&Counselor, &Provider)> {
-        address::counselor_at(&self.directory, channel, contact)
+    pub fn counselor_at(&self, channel: &str, contact: &str) -> Option<(Counselor, Provider)> {
+        let directory = self.live.get();
+        address::counselor_at(&directory, channel, contact).map(|(c, p)| (c.clone(), p.clone()))
+    }
+
+    /// The providers and regions in use now.
+    pub(super) fn directory(&self) -> Arc<Directory> {
+        self.live.get()
     }
 
     pub(super) fn render(&self, lang: &str, id: &str, args: &[(&str, &str)]) -> String {
@@ -155,15 +161,16 @@ impl Escalator {
                 // The case's provider keeps it if someone is on call there; else the nearest
                 // that has someone, and the timeline says why.
                 let shifts = self.store.roster().await?;
+                let directory = self.live.get();
                 let place = case.region_code.as_deref().map_or(Place::Region("-"), Place::Region);
-                let current = case.provider_id.as_deref().and_then(|id| self.directory.provider(id));
+                let current = case.provider_id.as_deref().and_then(|id| directory.provider(id));
                 // An office-hours request waits for its own provider to open rather than going to
                 // whoever happens to be on call tonight.
                 let keep = current
                     .is_some_and(|p| policy.office_hours_only() || !on_call(&shifts, p, now).is_empty());
                 let service =
                     if policy.office_hours_only() { Service::Konsultasi } else { Service::Pengaduan };
-                if !keep && let Some(t) = choose(&self.directory, &shifts, place, Some(service), now) {
+                if !keep && let Some(t) = choose(&directory, &shifts, place, Some(service), now) {
                     write.events.push((
                         "routed".into(),
                         Some(format!("provider={};reason={}", t.provider.id, t.reason)),
@@ -219,7 +226,8 @@ impl Escalator {
             write.status = "running".into();
         }
         let shifts = self.store.roster().await?;
-        let local = local.and_then(|id| self.directory.provider(id));
+        let directory = self.live.get();
+        let local = local.and_then(|id| directory.provider(id));
         let province_code = case
             .region_code
             .as_deref()
@@ -228,11 +236,11 @@ impl Escalator {
         let at_level = |level: Level| -> Option<&Provider> {
             match level {
                 Level::Local => local,
-                Level::Province => self.directory.providers.iter().find(|p| {
+                Level::Province => directory.providers.iter().find(|p| {
                     p.kind == ProviderKind::UptdPpaProvince
                         && Some(p.region.as_str()) == province_code.as_deref()
                 }),
-                Level::National => self.directory.providers.iter().find(|p| p.kind == ProviderKind::National),
+                Level::National => directory.providers.iter().find(|p| p.kind == ProviderKind::National),
             }
         };
         // A wait for office hours at a provider that is open now ends at once, in this step.
@@ -326,10 +334,11 @@ impl Escalator {
     /// The notice a counselor gets: case code, priority, kind, region, minutes since the
     /// report, and her reply code; never the survivor's number.
     fn notice(&self, case: &CaseRow, created: i64, code: &str, now: i64) -> Reply {
+        let directory = self.live.get();
         let region = case
             .region_code
             .as_deref()
-            .and_then(|c| self.directory.regions.get(c))
+            .and_then(|c| directory.regions.get(c))
             .map_or_else(|| "-".to_string(), |r| r.name.clone());
         let minutes = ((now - created).max(0) / 60_000).to_string();
         let args = [

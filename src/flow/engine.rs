@@ -13,7 +13,7 @@ use super::model::InputKind;
 use super::state::{Effect, Event, NodeRef, Reply, State, Value};
 use crate::directory::provider::Hours;
 use crate::directory::region::RegencyKind;
-use crate::directory::{Directory, Found, Place, ProviderKind, Service};
+use crate::directory::{Directory, Found, LiveDirectory, Place, ProviderKind, Service};
 use crate::i18n::I18n;
 use crate::text::fold;
 
@@ -141,7 +141,7 @@ pub struct Step {
 pub struct Engine {
     flows: Arc<FlowSet>,
     i18n: Arc<I18n>,
-    directory: Arc<Directory>,
+    directory: LiveDirectory,
     entry: NodeRef,
 }
 
@@ -161,21 +161,26 @@ impl Engine {
         entry: &str,
     ) -> Result<Self, EngineError> {
         let entry = flows.start_of(entry).ok_or_else(|| EngineError::UnknownNode(NodeRef::new(entry, "")))?;
-        Ok(Self { flows, i18n, directory, entry })
+        Ok(Self { flows, i18n, directory: LiveDirectory::new(directory), entry })
     }
 
     /// The same flows with another directory (after a provider import).
     pub fn with_directory(&self, directory: Arc<Directory>) -> Self {
-        Self { directory, ..self.clone() }
+        Self { directory: LiveDirectory::new(directory), ..self.clone() }
     }
 
-    /// The regions and providers this engine consults.
-    pub fn directory(&self) -> &Directory {
-        &self.directory
+    /// The regions and providers this engine consults now.
+    pub fn directory(&self) -> Arc<Directory> {
+        self.directory.get()
     }
 
-    /// The directory, shared (for the escalation worker).
+    /// The directory now, shared.
     pub fn shared_directory(&self) -> Arc<Directory> {
+        self.directory.get()
+    }
+
+    /// The directory in use, which the server replaces when the stored providers change.
+    pub fn live_directory(&self) -> LiveDirectory {
         self.directory.clone()
     }
 
@@ -196,7 +201,9 @@ impl Engine {
 
     /// Moves a conversation by one event.
     pub fn step(&self, state: &State, event: &Event) -> Result<Step, EngineError> {
-        let mut run = Run { engine: self, state: state.clone(), effects: Vec::new() };
+        // One directory for the whole step, even if the providers are replaced meanwhile.
+        let mut run =
+            Run { engine: self, directory: self.directory.get(), state: state.clone(), effects: Vec::new() };
         run.handle(event)?;
         Ok(Step { state: run.state, effects: run.effects })
     }
@@ -204,6 +211,7 @@ impl Engine {
 
 struct Run<'a> {
     engine: &'a Engine,
+    directory: Arc<Directory>,
     state: State,
     effects: Vec<Effect>,
 }
@@ -393,7 +401,7 @@ impl Run<'_> {
         }
         let answer = match picked {
             Some(value) => Answer::Accepted(Accepted { value, choice: None }),
-            None => interpret(ask, input, &labels, (&yes, &no), &engine.directory.regions),
+            None => interpret(ask, input, &labels, (&yes, &no), &self.directory.regions),
         };
         match answer {
             Answer::Accepted(accepted) => {
@@ -439,7 +447,7 @@ impl Run<'_> {
 
     /// How a region is offered when a name was ambiguous: "Kota Banjar, Jawa Barat".
     fn candidate_label(&self, code: &str) -> Option<String> {
-        let regions = &self.engine.directory.regions;
+        let regions = &self.directory.regions;
         let region = regions.get(code)?;
         Some(match region.kind {
             Some(_) => match regions.get(region.province_code()) {
@@ -460,7 +468,7 @@ impl Run<'_> {
             Input::Choice(i) => Some(i),
             Input::Text(t) => {
                 let folded = fold(t);
-                let regions = &self.engine.directory.regions;
+                let regions = &self.directory.regions;
                 // "kota" or "kabupaten" picks the one candidate of that kind.
                 let kind = match folded.as_str() {
                     "kota" | "kotamadya" => Some(RegencyKind::Kota),
@@ -481,13 +489,13 @@ impl Run<'_> {
                     Err(_) if of_kind.len() == 1 => Some(of_kind[0]),
                     Err(_) => candidates.iter().position(|c| {
                         self.candidate_label(c).is_some_and(|l| fold(&l) == folded)
-                            || self.engine.directory.regions.get(c).is_some_and(|r| fold(&r.name) == folded)
+                            || self.directory.regions.get(c).is_some_and(|r| fold(&r.name) == folded)
                     }),
                 }
             }
             Input::Location(..) => None,
         }?;
-        let region = self.engine.directory.regions.get(candidates.get(index)?)?;
+        let region = self.directory.regions.get(candidates.get(index)?)?;
         Some(input::region_value(region))
     }
 
@@ -554,8 +562,8 @@ impl Run<'_> {
     /// Lists the providers near the place in variable `near` as text in `save_as`, with
     /// `_count`, `_first` (provider id) and `_region` (region code) beside it.
     fn find_providers(&mut self, near: &str, service: Option<Service>, save_as: &str) {
-        let engine = self.engine;
-        let directory = &engine.directory;
+        let directory = self.directory.clone();
+        let directory = &*directory;
         let place = match self.state.vars.get(near) {
             Some(Value::Location { lat, lon }) => Place::Pin(*lat, *lon),
             Some(Value::Region { code, .. }) => Place::Region(code.as_str()),
