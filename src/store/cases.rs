@@ -38,6 +38,20 @@ const LIST_FILTER: &str = "($1 IS NULL OR cases.status = $1 OR ($1 = 'open' AND 
     AND ($3 IS NULL OR cases.provider_id = $3) AND ($4 IS NULL OR cases.category = $4) \
     AND ($5 IS NULL OR cases.created_at >= $5) AND ($6 IS NULL OR cases.created_at < $6)";
 
+/// Binds a [`CaseFilter`] to `$1`-`$7` of a query over [`LIST_FILTER`].
+macro_rules! bind_filter {
+    ($query:expr, $filter:expr) => {
+        $query
+            .bind(&$filter.status)
+            .bind(&$filter.priority)
+            .bind(&$filter.provider)
+            .bind(&$filter.category)
+            .bind($filter.from)
+            .bind($filter.to)
+            .bind($filter.limit)
+    };
+}
+
 /// A transcript row as stored: id, at, sender, author, sealed body.
 type MessageRow = (i64, i64, String, Option<String>, Option<String>);
 
@@ -76,19 +90,11 @@ impl Store {
     /// Cases matching `filter`, newest first, with their opening times (no timelines).
     pub async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<(CaseRow, i64)>, StoreError> {
         let rows: Vec<(CaseRow, i64)> = on_pool!(self, pool => {
-            sqlx::query(
-                &format!(
-                    "SELECT id, code, conversation_id, priority, category, status, region_code, provider_id, \
-                     accepted_by, fields, created_at FROM cases WHERE {LIST_FILTER} ORDER BY created_at DESC, code LIMIT $7"
-                ),
-            )
-            .bind(&filter.status)
-            .bind(&filter.priority)
-            .bind(&filter.provider)
-            .bind(&filter.category)
-            .bind(filter.from)
-            .bind(filter.to)
-            .bind(filter.limit)
+            let sql = format!(
+                "SELECT id, code, conversation_id, priority, category, status, region_code, provider_id, \
+                 accepted_by, fields, created_at FROM cases WHERE {LIST_FILTER} ORDER BY created_at DESC, code LIMIT $7"
+            );
+            bind_filter!(sqlx::query(&sql), filter)
             .fetch_all(pool)
             .await?
             .into_iter()
@@ -125,14 +131,7 @@ impl Store {
              WHERE {LIST_FILTER} AND $7 > 0 GROUP BY n.case_id"
         );
         let rows: Vec<(String, i64)> = on_pool!(self, pool => {
-            sqlx::query_as(&sql)
-                .bind(&filter.status)
-                .bind(&filter.priority)
-                .bind(&filter.provider)
-                .bind(&filter.category)
-                .bind(filter.from)
-                .bind(filter.to)
-                .bind(filter.limit)
+            bind_filter!(sqlx::query_as(&sql), filter)
                 .fetch_all(pool)
                 .await?
         });
