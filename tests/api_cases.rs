@@ -266,3 +266,31 @@ async fn the_queue_stream_tells_the_console_when_a_case_arrives() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_holder_sees_how_she_consented_to_be_called_back_and_nobody_else_does() {
+    bounded(async {
+        let w = world((10, 0)).await;
+        let dewi = add(&w, "dewi", Role::Counselor, Some("uptd-ppa-palu"), Some("uptd-ppa-palu-k1")).await;
+        let sri = add(&w, "sri", Role::Supervisor, Some("uptd-ppa-palu"), None).await;
+        // A consultation on WhatsApp from Kota Palu, to be called back on WhatsApp, with consent.
+        for (i, line) in ["halo", "2", "ya", "1", "kota palu", "4", "5", "ya"].iter().enumerate() {
+            let before = w.whatsapp_to_survivor().len();
+            w.whatsapp_text(&format!("c{i}"), line).await;
+            w.until("her next question", |w| w.whatsapp_to_survivor().len() > before).await;
+        }
+        let code = w.store.cases_between(0, i64::MAX).await.unwrap()[0].case.code.clone();
+        let case = format!("/api/v1/cases/{code}");
+        let (_, before) = call(&w, &dewi, "GET", &case, None).await;
+        assert!(before.get("contact").is_none(), "not before she holds it: {before}");
+        let (status, body) = call(&w, &dewi, "POST", &format!("{case}/accept"), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, held) = call(&w, &dewi, "GET", &case, None).await;
+        assert_eq!(held["contact"]["via"], "whatsapp", "{held}");
+        assert_eq!(held["contact"]["number"], format!("+{WA_SURVIVOR}"));
+        let (_, other) = call(&w, &sri, "GET", &case, None).await;
+        assert!(other.get("contact").is_none(), "her supervisor does not get the number: {other}");
+        assert!(!other.to_string().contains(WA_SURVIVOR));
+    })
+    .await;
+}

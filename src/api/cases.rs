@@ -102,6 +102,10 @@ pub struct CaseList {
 pub struct CaseDetail {
     /// The case.
     case: CaseView,
+    /// How she asked to be called back, with her number: only for the counselor holding the
+    /// case, and only when she consented to share it (the one exception to "never her address").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact: Option<crate::escalation::action::SharedContact>,
     /// What happened to it, oldest first (notes included).
     timeline: Vec<EventView>,
 }
@@ -243,9 +247,19 @@ pub async fn one(
         .filter(|e| e.kind == "notified")
         .filter_map(|e| crate::case::detail(e.detail.as_deref(), "level")?.parse().ok())
         .max();
+    let holds = user.counselor_id.is_some() && user.counselor_id == case.accepted_by;
+    let contact = match (holds, case.status.as_str()) {
+        (true, status) if status != "closed" => {
+            state.store.case_survivor(&case.id).await?.and_then(|(channel, contact, _)| {
+                crate::escalation::action::shared_contact(&case, &channel, &contact)
+            })
+        }
+        _ => None,
+    };
     let view = CaseView { level, ..CaseView::new(case, created_at) };
-    state.audit(&user, "case.read", Some(&view.code), Outcome::Ok, None).await?;
-    Ok(Json(CaseDetail { case: view, timeline: events }))
+    let detail = contact.is_some().then(|| "contact=shared".to_string());
+    state.audit(&user, "case.read", Some(&view.code), Outcome::Ok, detail).await?;
+    Ok(Json(CaseDetail { case: view, timeline: events, contact }))
 }
 
 /// Body of `POST /api/v1/cases/{code}/notes`.

@@ -93,6 +93,38 @@ pub enum Done {
     SurvivorGone,
 }
 
+/// How a survivor asked to be contacted beyond the chat, when she consented to share it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SharedContact {
+    /// `call`, `sms` or `whatsapp`: how she wants to be reached.
+    pub via: String,
+    /// When suits her (`pagi`, `siang`, ...), if she said.
+    pub time: Option<String>,
+    /// Her number in international form; `None` on Telegram (a chat id is not a number).
+    pub number: Option<String>,
+}
+
+/// Her contact for the counselor holding her case: only when she consented to share her
+/// details and asked for more than this conversation.
+pub fn shared_contact(case: &CaseRow, channel: &str, contact: &str) -> Option<SharedContact> {
+    let fields: serde_json::Value = serde_json::from_str(case.fields.as_deref()?).ok()?;
+    let answer = |name: &str| fields.get(name).and_then(|f| f.get("value")).cloned();
+    if answer("consent_share") != Some(serde_json::Value::Bool(true)) {
+        return None;
+    }
+    let via = answer("contact_via").and_then(|v| v.as_str().map(str::to_string))?;
+    if via == "chat" {
+        return None;
+    }
+    let time = answer("contact_time").and_then(|v| v.as_str().map(|t| t.replace('_', " ")));
+    let number = match channel {
+        "sms" => Some(contact.to_string()),
+        "whatsapp" => Some(format!("+{contact}")),
+        _ => None,
+    };
+    Some(SharedContact { via, time, number })
+}
+
 /// Where a transfer goes, as found in the directory.
 enum Destination<'d> {
     Counselor(&'d Counselor, &'d Provider),
@@ -168,26 +200,16 @@ impl Escalator {
     /// How she asked to be contacted, with her number, for the counselor who took her case:
     /// only when she consented to share her details and asked for more than this conversation.
     fn consented_contact(&self, case: &CaseRow, channel: &str, contact: &str) -> Option<String> {
-        let fields: serde_json::Value = serde_json::from_str(case.fields.as_deref()?).ok()?;
-        let answer = |name: &str| fields.get(name).and_then(|f| f.get("value")).cloned();
-        if answer("consent_share") != Some(serde_json::Value::Bool(true)) {
-            return None;
-        }
-        let via = answer("contact_via").and_then(|v| v.as_str().map(str::to_string))?;
-        if via == "chat" {
-            return None;
-        }
-        let time = answer("contact_time").and_then(|v| v.as_str().map(|t| t.replace('_', " ")));
-        let number = match channel {
-            "sms" => contact.to_string(),
-            "whatsapp" => format!("+{contact}"),
+        let shared = shared_contact(case, channel, contact)?;
+        let number = match shared.number {
+            Some(n) => n,
             // A Telegram chat id is not a phone number: she can only be reached here.
-            _ => self.render("id", "counselor-contact-no-number", &[]),
+            None => self.render("id", "counselor-contact-no-number", &[]),
         };
         let args = [
             ("case", case.code.as_str()),
-            ("via", via.as_str()),
-            ("time", time.as_deref().unwrap_or("-")),
+            ("via", shared.via.as_str()),
+            ("time", shared.time.as_deref().unwrap_or("-")),
             ("number", number.as_str()),
         ];
         Some(self.render("id", "counselor-contact", &args))

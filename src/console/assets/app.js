@@ -355,7 +355,10 @@ async function renderCase(code) {
         h('dt', {}, t('region')), h('dd', {}, c.region_code || '–'),
         h('dt', {}, t('provider')), h('dd', {}, c.provider_id || '–'),
         h('dt', {}, t('holder')), h('dd', {}, c.accepted_by || '–'),
-        h('dt', {}, t('reachable')), h('dd', {}, c.reachable ? t('yes') : t('no'))),
+        h('dt', {}, t('reachable')), h('dd', {}, c.reachable ? t('yes') : t('no')),
+        // Only for the counselor holding the case, and only with her consent.
+        detail.contact ? [h('dt', {}, t('contact')), h('dd', { id: 'contact' }, t('contact-value', {
+          via: detail.contact.via, time: detail.contact.time || '–', number: detail.contact.number || t('contact-no-number') }))] : ''),
       h('div', { class: 'row' },
         canAccept(c) ? h('button', { type: 'button', id: 'accept', onclick: () => act(() => api('POST', `${path}/accept`), t('accepted')) }, t('accept')) : '',
         open && (mine || manages) ? h('button', { type: 'button', id: 'close', class: 'danger', onclick: () => {
