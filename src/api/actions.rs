@@ -120,11 +120,7 @@ fn actor(
     }
     let manages = case.provider_id.as_deref().is_some_and(|p| user.manages_provider(p));
     if managers_too && manages {
-        return Ok(Counselor {
-            id: format!("user:{}", user.name),
-            name: user.name.clone(),
-            channels: CounselorChannels::default(),
-        });
+        return Ok(as_actor(user));
     }
     Err(ApiError::Forbidden)
 }
@@ -152,10 +148,21 @@ async fn result(
     Ok(Json(ActionResult { outcome: outcome.into(), status, to }))
 }
 
-/// Refuses (and audits the refusal of) a change by someone the rule does not allow.
-async fn refuse(state: &ApiState, user: &User, action: &str, code: &str) -> Result<(), ApiError> {
-    state.audit(user, action, Some(code), Outcome::Denied, None).await?;
-    Err(ApiError::Forbidden)
+/// The refusal (audited) of a change by someone the rule does not allow.
+async fn refuse(state: &ApiState, user: &User, action: &str, code: &str) -> ApiError {
+    match state.audit(user, action, Some(code), Outcome::Denied, None).await {
+        Ok(()) => ApiError::Forbidden,
+        Err(e) => e,
+    }
+}
+
+/// A supervisor or admin off the roster, acting under her own name.
+fn as_actor(user: &User) -> Counselor {
+    Counselor {
+        id: format!("user:{}", user.name),
+        name: user.name.clone(),
+        channels: CounselorChannels::default(),
+    }
 }
 
 /// `POST /api/v1/cases/{code}/accept`: she takes the case (one accept wins; 409 names the
@@ -173,11 +180,10 @@ pub async fn accept(
     let (case, created) = visible_case(&state, &user, &code, "case.accept").await?;
     let directory = state.directory.get();
     let Some((counselor, provider)) = counselor_of(&directory, &user) else {
-        refuse(&state, &user, "case.accept", &case.code).await?;
-        return Err(ApiError::Forbidden);
+        return Err(refuse(&state, &user, "case.accept", &case.code).await);
     };
     if case.provider_id.as_deref() != Some(provider.id.as_str()) {
-        refuse(&state, &user, "case.accept", &case.code).await?;
+        return Err(refuse(&state, &user, "case.accept", &case.code).await);
     }
     let level = state.store.notification_for_case(&counselor.id, &case.id).await?.map_or(0, |n| n.step_seq);
     match escalator(&state)?.accept_case(&case, created, counselor, provider, level, &|_| None).await? {
@@ -207,8 +213,7 @@ pub async fn pass(
     let (case, created) = visible_case(&state, &user, &code, "case.pass").await?;
     let directory = state.directory.get();
     let Some((counselor, _)) = counselor_of(&directory, &user) else {
-        refuse(&state, &user, "case.pass", &case.code).await?;
-        return Err(ApiError::Forbidden);
+        return Err(refuse(&state, &user, "case.pass", &case.code).await);
     };
     let Some(notice) = state.store.notification_for_case(&counselor.id, &case.id).await? else {
         return Err(ApiError::Conflict(format!("you were not asked to take case {}", case.code)));
@@ -236,8 +241,7 @@ pub async fn close(
         return Err(ApiError::Conflict(format!("case {} is already closed", case.code)));
     }
     let Ok(actor) = actor(&directory, &user, &case, true) else {
-        refuse(&state, &user, "case.close", &case.code).await?;
-        return Err(ApiError::Forbidden);
+        return Err(refuse(&state, &user, "case.close", &case.code).await);
     };
     let provider = provider_of(&directory, &case)?;
     state.audit(&user, "case.close", Some(&case.code), Outcome::Ok, None).await?;
@@ -267,8 +271,7 @@ pub async fn transfer(
         return Err(ApiError::Conflict(format!("case {} is closed", case.code)));
     }
     let Ok(actor) = actor(&directory, &user, &case, true) else {
-        refuse(&state, &user, "case.transfer", &case.code).await?;
-        return Err(ApiError::Forbidden);
+        return Err(refuse(&state, &user, "case.transfer", &case.code).await);
     };
     let provider = provider_of(&directory, &case)?;
     let target = body.to.trim().to_string();
@@ -329,15 +332,10 @@ pub async fn fields(
         (Ok(actor), _) => actor,
         // Any counselor of her provider may complete the record, as notes.
         (Err(_), Some((counselor, _))) => counselor.clone(),
-        (Err(e), None) if user.role == Role::Counselor => {
-            refuse(&state, &user, "case.field", &case.code).await?;
-            return Err(e);
+        (Err(_), None) if user.role == Role::Counselor => {
+            return Err(refuse(&state, &user, "case.field", &case.code).await);
         }
-        (Err(_), None) => Counselor {
-            id: format!("user:{}", user.name),
-            name: user.name.clone(),
-            channels: CounselorChannels::default(),
-        },
+        (Err(_), None) => as_actor(&user),
     };
     let provider = provider_of(&directory, &case)?;
     let names: Vec<&str> = body.fields.keys().map(String::as_str).collect();
@@ -377,7 +375,7 @@ pub async fn messages(
 ) -> Result<Json<Transcript>, ApiError> {
     let (case, _) = visible_case(&state, &user, &code, "case.transcript").await?;
     if !reads_transcript(&user, &case) {
-        refuse(&state, &user, "case.transcript", &case.code).await?;
+        return Err(refuse(&state, &user, "case.transcript", &case.code).await);
     }
     let messages: Vec<MessageView> = state
         .store
@@ -415,8 +413,7 @@ pub async fn send_message(
     }
     // Only the counselor she was told about writes to her.
     let Ok(actor) = actor(&directory, &user, &case, false) else {
-        refuse(&state, &user, "case.reply", &case.code).await?;
-        return Err(ApiError::Forbidden);
+        return Err(refuse(&state, &user, "case.reply", &case.code).await);
     };
     let provider = provider_of(&directory, &case)?;
     state.audit(&user, "case.reply", Some(&case.code), Outcome::Ok, None).await?;

@@ -292,6 +292,21 @@ pub async fn add_note(
     Ok((axum::http::StatusCode::CREATED, Json(Done { ok: true })).into_response())
 }
 
+/// Cases opened in `[from, to)` with their timelines, only `provider`'s when given (exports and
+/// reports).
+pub(super) async fn records_of(
+    state: &ApiState,
+    from: i64,
+    to: i64,
+    provider: Option<&str>,
+) -> Result<Vec<crate::store::CaseRecord>, ApiError> {
+    let mut records = state.store.cases_between(from, to).await?;
+    if let Some(p) = provider {
+        records.retain(|r| r.case.provider_id.as_deref() == Some(p));
+    }
+    Ok(records)
+}
+
 /// Parameters of `GET /api/v1/cases/export.csv`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -334,10 +349,7 @@ pub async fn export(
         .as_deref()
         .map(|c| c.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
         .unwrap_or_default();
-    let mut records = state.store.cases_between(from, to).await?;
-    if let Some(p) = &provider {
-        records.retain(|r| r.case.provider_id.as_deref() == Some(p.as_str()));
-    }
+    let records = records_of(&state, from, to, provider.as_deref()).await?;
     let csv = crate::case::export::export_csv(&records, &state.directory.get(), &columns, offset)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let detail = format!("from={};to={};tz={tz};count={}", query.from, query.to, records.len());

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
+use super::cases::records_of;
 use super::{ApiError, ApiState, Outcome};
 use crate::access::User;
 use crate::case::monthly::{cases_per_month, satisfaction};
@@ -138,10 +139,7 @@ pub async fn response_times_report(
 ) -> Result<Response, ApiError> {
     let csv = wants_csv(&q)?;
     let (from, to, _, provider) = scope(&state, &user, &q, "report.response_times").await?;
-    let mut records = state.store.cases_between(from, to).await?;
-    if let Some(p) = &provider {
-        records.retain(|r| r.case.provider_id.as_deref() == Some(p.as_str()));
-    }
+    let records = records_of(&state, from, to, provider.as_deref()).await?;
     let rows: Vec<ResponseTimeRow> = response_times(&records)
         .into_iter()
         .map(|(provider, f)| {
@@ -193,10 +191,7 @@ pub async fn cases_report(
 ) -> Result<Response, ApiError> {
     let csv = wants_csv(&q)?;
     let (from, to, offset, provider) = scope(&state, &user, &q, "report.cases").await?;
-    let mut records = state.store.cases_between(from, to).await?;
-    if let Some(p) = &provider {
-        records.retain(|r| r.case.provider_id.as_deref() == Some(p.as_str()));
-    }
+    let records = records_of(&state, from, to, provider.as_deref()).await?;
     let rows: Vec<MonthRow> = cases_per_month(&records, offset)
         .into_iter()
         .map(|((month, kind, region_code), cases)| MonthRow { month, kind, region_code, cases })
