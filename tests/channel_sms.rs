@@ -385,6 +385,7 @@ fn outgoing(id: i64, contact: &str, payload: OutgoingPayload) -> Outgoing {
         contact: contact.into(),
         payload,
         last_inbound_at: None,
+        opted_out: None,
         now_ms: 0,
         attempts: 0,
     }

@@ -674,6 +674,7 @@ fn outgoing(id: i64, chat: i64, payload: OutgoingPayload) -> Outgoing {
         contact: chat.to_string(),
         payload,
         last_inbound_at: None,
+        opted_out: None,
         now_ms: 0,
         attempts: 0,
     }

@@ -331,6 +331,7 @@ fn outgoing(contact: &str, payload: OutgoingPayload, last_inbound_at: Option<i64
         contact: contact.into(),
         payload,
         last_inbound_at,
+        opted_out: None,
         now_ms: now_ms(),
         attempts: 0,
     }

@@ -297,7 +297,9 @@ async fn start_server(
             .env("SMS_RATE", sms_rate.to_string())
             .env("TEDUH_FLOOD_PER_MINUTE", "0")
             .env("TEDUH_REDIS_PREFIX", &prefix)
-            .env("RUST_LOG", "warn")
+            // The server's own log level for a profiling run (`TEDUH_BENCH_LOG=sqlx::query=debug`
+            // counts statements); warnings only otherwise, so the table stays readable.
+            .env("RUST_LOG", std::env::var("TEDUH_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
             .env_remove("TEDUH_CONFIG")
             .env_remove("TELEGRAM_BOT_TOKEN")
             .env_remove("WHATSAPP_ACCESS_TOKEN")

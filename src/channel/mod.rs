@@ -110,6 +110,9 @@ pub struct Outgoing {
     pub payload: OutgoingPayload,
     /// When the person last wrote on this channel (ms since the epoch), if ever.
     pub last_inbound_at: Option<i64>,
+    /// Whether she had opted out of this channel when the row was claimed (read with the
+    /// claim, saving a query per send); `None` when not known, and the sender asks the store.
+    pub opted_out: Option<bool>,
     /// Now, in ms since the epoch, from the dispatcher's clock.
     pub now_ms: i64,
     /// Attempts made before this one.

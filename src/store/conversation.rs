@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use super::batch::{Batch, Done, Want};
 use super::outbox::lane;
 use super::{Store, StoreError, on_pool};
 use crate::channel::OutgoingPayload;
@@ -228,6 +229,25 @@ const INSERT_CASE_EVENT: &str = "INSERT INTO case_events (case_id, at, kind, det
 const LATEST_OPEN_CASE: &str =
     "SELECT id FROM cases WHERE conversation_id = $1 AND status = 'new' ORDER BY created_at DESC, id LIMIT 1";
 
+/// What it means when a checked statement of a step changed no row.
+#[derive(Debug)]
+enum Check {
+    /// Another writer changed the conversation first.
+    Conflict(String),
+    /// Someone else processed the inbound message.
+    Processed(i64),
+}
+
+/// The first failed check of a batch that ran, if any (the checks are consumed).
+fn settle(done: Vec<Done>, checks: &mut Vec<(usize, Check)>) -> Option<StoreError> {
+    checks.drain(..).find(|(index, _)| done.get(*index).is_some_and(|d| d.changed == 0)).map(|(_, check)| {
+        match check {
+            Check::Conflict(id) => StoreError::Conflict(id),
+            Check::Processed(id) => StoreError::AlreadyProcessed(id),
+        }
+    })
+}
+
 /// Runs one statement with its parameters inside the open transaction.
 macro_rules! exec {
     ($tx:ident, $sql:expr $(, $arg:expr)* $(,)?) => {
@@ -318,9 +338,24 @@ impl Store {
         let mut results = Vec::with_capacity(steps.len());
         // Every step's sends, inserted together at the end in the order they were made.
         let mut queued: Vec<QueuedRow> = Vec::new();
+        // The common writes of a step wait in `batch` and go together (one hand-off on SQLite);
+        // `checks` says which of them must change a row, and what it means if none did.
+        let mut batch = Batch::default();
+        let mut checks: Vec<(usize, Check)> = Vec::new();
+        // A group that fails is committed again one step at a time; alone, a step learns of a
+        // conflict before anything that depends on its conversation row runs.
+        let single = steps.len() == 1;
         let _writing = self.writing().await;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            // Runs what waits in `batch`; the first failed check fails the step being written.
+            macro_rules! flush {
+                () => {
+                    if let Some(e) = settle(std::mem::take(&mut batch).run(&mut *tx).await?, &mut checks) {
+                        return Err(e);
+                    }
+                };
+            }
             for step in steps {
                 let mark = queued.len();
                 let result: Result<Committed, StoreError> = async {
@@ -340,28 +375,32 @@ impl Store {
                     let mut opened_cases = Vec::new();
                     let mut withdrawn = Vec::new();
                     let written = if conversation.version == 0 {
-                        exec!(tx, INSERT_CONVERSATION, &id, channel, contact, &json, now_ms, sealed_contact)
+                        batch.push(INSERT_CONVERSATION, vec![(&id).into(), channel.into(), contact.into(), (&json).into(),
+                            now_ms.into(), sealed_contact.into()], Want::Count)
                     } else {
-                        exec!(tx, UPDATE_CONVERSATION, &json, now_ms, &id, conversation.version)
+                        batch.push(UPDATE_CONVERSATION, vec![(&json).into(), now_ms.into(), (&id).into(),
+                            conversation.version.into()], Want::Count)
                     };
-                    if written.rows_affected() == 0 {
-                        return Err(StoreError::Conflict(id));
-                    }
+                    checks.push((written, Check::Conflict(id.clone())));
                     if let Some(inbound) = write.inbound_id {
                         // The fence: a step for a message someone else has processed (after this
                         // instance's lease ran out) commits nothing.
-                        let marked = exec!(tx, "UPDATE inbound SET processed_at = $1 WHERE id = $2 AND processed_at IS NULL", now_ms, inbound);
-                        if marked.rows_affected() == 0 {
-                            return Err(StoreError::AlreadyProcessed(inbound));
-                        }
+                        let marked = batch.push("UPDATE inbound SET processed_at = $1 WHERE id = $2 AND processed_at IS NULL",
+                            vec![now_ms.into(), inbound.into()], Want::Count);
+                        checks.push((marked, Check::Processed(inbound)));
+                    }
+                    if single {
+                        flush!();
                     }
                     if let Some((kind, reference)) = write.attachment {
-                        exec!(tx, "INSERT INTO attachments (conversation_id, channel, kind, reference, received_at) \
-                            VALUES ($1, $2, $3, $4, $5)", &id, channel, kind, reference, now_ms);
+                        batch.push("INSERT INTO attachments (conversation_id, channel, kind, reference, received_at) \
+                            VALUES ($1, $2, $3, $4, $5)", vec![(&id).into(), channel.into(), kind.into(), reference.into(),
+                            now_ms.into()], Want::Nothing);
                     }
                     // Sends still unsent before this step: a clear deletes them once they are out, but
                     // not what this step itself says (the neutral goodbye stays).
                     let unsent: Vec<i64> = if write.outbox && effects.contains(&Effect::ClearChat) {
+                        flush!();
                         sqlx::query_scalar(UNSENT).bind(channel).bind(contact).fetch_all(&mut *tx).await?
                     } else {
                         Vec::new()
@@ -372,12 +411,13 @@ impl Store {
                         match effect {
                             Effect::SetTimer { seq, after_secs } => {
                                 let due = now_ms.saturating_add((*after_secs as i64).saturating_mul(1000));
-                                exec!(tx, UPSERT_TIMER, &id, *seq as i64, due);
+                                batch.push(UPSERT_TIMER, vec![(&id).into(), (*seq as i64).into(), due.into()], Want::Nothing);
                             }
                             Effect::CancelTimer => {
-                                exec!(tx, "DELETE FROM flow_timers WHERE conversation_id = $1", &id);
+                                batch.push("DELETE FROM flow_timers WHERE conversation_id = $1", vec![(&id).into()], Want::Nothing);
                             }
                             Effect::OpenCase { priority, category, region, provider, fields } => {
+                                flush!();
                                 let case_id = uuid::Uuid::new_v4().to_string();
                                 let code = case_code();
                                 let fields = (!fields.is_empty()).then(|| self.seal(&serde_json::to_string(fields).unwrap_or_default()));
@@ -388,6 +428,7 @@ impl Store {
                                 current_case = Some(case_id);
                             }
                             Effect::RecordSurvey { rating, comment, provider } => {
+                                flush!();
                                 let latest: Option<(String, Option<String>)> = sqlx::query_as(LATEST_CASE_CODE)
                                     .bind(&id)
                                     .fetch_optional(&mut *tx)
@@ -402,6 +443,7 @@ impl Store {
                                     case_code.as_deref(), rating, comment.as_deref(), now_ms);
                             }
                             Effect::Escalate { policy: detail } | Effect::Handoff { service: detail } => {
+                                flush!();
                                 let (kind, default_priority) = match effect {
                                     Effect::Escalate { .. } => ("escalation_requested", Priority::Urgent),
                                     _ => ("handoff_requested", Priority::Normal),
@@ -436,6 +478,7 @@ impl Store {
                                     &case_id, policy, now_ms);
                             }
                             Effect::Forget => {
+                                flush!();
                                 // Cases keep what the provider needs; they lose the link to her.
                                 let cases: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
                                     "SELECT id, code, accepted_by, status FROM cases WHERE conversation_id = $1",
@@ -470,6 +513,7 @@ impl Store {
                                 queued.push(QueuedRow::new(channel, contact, &id, reply_lane, payload, now_ms, sealed_contact));
                             }
                             Effect::ClearChat if write.outbox => {
+                                flush!();
                                 let since = now_ms - CLEARABLE_MS;
                                 let sent: Vec<Option<String>> = sqlx::query_scalar(RECENT_SENT)
                                     .bind(channel)
@@ -514,19 +558,19 @@ impl Store {
                     })
                     .collect::<Vec<_>>()
                     .join(", ");
-                let sql = format!("{INSERT_OUTBOX_ROWS} {values}");
-                let mut query = sqlx::query(&sql);
+                let mut bound = Vec::with_capacity(chunk.len() * 7);
                 for row in chunk {
-                    query = query
-                        .bind(&row.channel)
-                        .bind(&row.contact)
-                        .bind(&row.conversation)
-                        .bind(row.lane)
-                        .bind(&row.payload)
-                        .bind(row.now_ms)
-                        .bind(&row.sealed_contact);
+                    bound.extend([(&row.channel).into(), (&row.contact).into(), (&row.conversation).into(),
+                        row.lane.into(), (&row.payload).into(), row.now_ms.into(), (&row.sealed_contact).into()]);
                 }
-                query.execute(&mut *tx).await?;
+                batch.push(format!("{INSERT_OUTBOX_ROWS} {values}"), bound, Want::Nothing);
+            }
+            if let Some(e) = settle(std::mem::take(&mut batch).run(&mut *tx).await?, &mut checks) {
+                tx.rollback().await?;
+                return match single {
+                    true => Ok(vec![Err(e)]),
+                    false => Err(StoreError::Grouped(format!("a step of the group failed: {e}"))),
+                };
             }
             tx.commit().await?;
         });

@@ -3,6 +3,7 @@
 
 use sqlx::Row;
 
+use super::batch::{Batch, Want};
 use super::{Store, StoreError, on_pool};
 use crate::channel::{Inbound, InboundEvent};
 
@@ -46,36 +47,42 @@ impl Store {
             })?);
         }
         let _writing = self.writing().await;
+        // Two batches: the messages, then when each new one's sender last wrote (a
+        // redelivery is no sign of life).
+        let mut inserts = Batch::default();
+        for (inbound, payload) in batch.iter().zip(&payloads) {
+            inserts.push(
+                "INSERT INTO inbound (channel, provider_id, contact_key, lang_hint, payload, received_at, contact_sealed) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (channel, provider_id) DO NOTHING",
+                vec![
+                    (&inbound.channel).into(),
+                    inbound.provider_id.as_deref().into(),
+                    self.key(&inbound.contact).into(),
+                    inbound.lang_hint.as_deref().into(),
+                    self.seal(payload).into(),
+                    now_ms.into(),
+                    self.seal(&inbound.contact).into(),
+                ],
+                Want::Ids("id"),
+            );
+        }
         let stored = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let mut stored = Vec::with_capacity(batch.len());
-            for (inbound, payload) in batch.iter().zip(&payloads) {
-                let id: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO inbound (channel, provider_id, contact_key, lang_hint, payload, received_at, contact_sealed) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id",
-                )
-                .bind(&inbound.channel)
-                .bind(&inbound.provider_id)
-                .bind(self.key(&inbound.contact))
-                .bind(&inbound.lang_hint)
-                .bind(self.seal(payload))
-                .bind(now_ms)
-                .bind(self.seal(&inbound.contact))
-                .fetch_optional(&mut *tx)
-                .await?;
-                if id.is_some() {
-                    sqlx::query(
+            let done = inserts.run(&mut *tx).await?;
+            let stored: Vec<Accepted> =
+                done.iter().map(|d| d.ids.first().map_or(Accepted::Duplicate, |id| Accepted::New(*id))).collect();
+            let mut contacts = Batch::default();
+            for (inbound, accepted) in batch.iter().zip(&stored) {
+                if matches!(accepted, Accepted::New(_)) {
+                    contacts.push(
                         "INSERT INTO channel_contacts (channel, contact_key, last_inbound_at) VALUES ($1, $2, $3) \
                          ON CONFLICT (channel, contact_key) DO UPDATE SET last_inbound_at = excluded.last_inbound_at",
-                    )
-                    .bind(&inbound.channel)
-                    .bind(self.key(&inbound.contact))
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await?;
+                        vec![(&inbound.channel).into(), self.key(&inbound.contact).into(), now_ms.into()],
+                        Want::Nothing,
+                    );
                 }
-                stored.push(id.map_or(Accepted::Duplicate, Accepted::New));
             }
+            contacts.run(&mut *tx).await?;
             tx.commit().await?;
             stored
         });

@@ -2,6 +2,7 @@
 //! run the same SQL (numbered parameters, `ON CONFLICT` upserts); only the migrations differ.
 
 mod audit;
+pub(crate) mod batch;
 mod cases;
 mod conversation;
 mod directory;

@@ -3,6 +3,7 @@
 
 use sqlx::Row;
 
+use super::batch::{Batch, Want};
 use super::{Store, StoreError, on_pool};
 use crate::channel::{Outgoing, OutgoingPayload};
 
@@ -154,7 +155,7 @@ impl Store {
         }
         // One read for the whole claim: a query per row halves what a busy dispatcher sends.
         let sql = format!(
-            "SELECT o.{}, o.lane, c.last_inbound_at FROM outbox o LEFT JOIN channel_contacts c \
+            "SELECT o.{}, o.lane, c.last_inbound_at, c.opted_out_at FROM outbox o LEFT JOIN channel_contacts c \
              ON c.channel = o.channel AND c.contact_key = o.contact_key WHERE o.id IN ({}) ORDER BY o.id",
             COLUMNS.replace(", ", ", o."),
             super::placeholders(1, ids.len())
@@ -170,12 +171,13 @@ impl Store {
                 .into_iter()
                 .map(|r| -> Result<_, sqlx::Error> {
                     let last: Option<i64> = r.try_get("last_inbound_at")?;
-                    Ok((row(r)?, last))
+                    let out: Option<i64> = r.try_get("opted_out_at")?;
+                    Ok((row(r)?, last, out.is_some()))
                 })
                 .collect::<Result<Vec<_>, _>>()?
         });
         let mut out = Vec::with_capacity(found.len());
-        for (raw, last_inbound_at) in found {
+        for (raw, last_inbound_at, opted_out) in found {
             let mut row = self.opened(raw)?;
             if let OutgoingPayload::ClearChat { message_ids, pending } = &mut row.payload
                 && !pending.is_empty()
@@ -192,6 +194,7 @@ impl Store {
                 contact: row.contact,
                 payload: row.payload,
                 last_inbound_at,
+                opted_out: Some(opted_out),
                 now_ms,
                 attempts: row.attempts,
             });
@@ -228,21 +231,20 @@ impl Store {
     /// Records several delivered sends in one transaction (one commit for a busy second's
     /// sends instead of one each).
     pub async fn outbox_sent_many(&self, sent: &[(i64, Vec<String>)], now_ms: i64) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        for (id, provider_ids) in sent {
+            let ids = (!provider_ids.is_empty()).then(|| provider_ids.join(","));
+            batch.push(
+                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, provider_message_id = $1, \
+                 error = NULL, updated_at = $2 WHERE id = $3",
+                vec![ids.as_deref().into(), now_ms.into(), (*id).into()],
+                Want::Nothing,
+            );
+        }
         let _writing = self.writing().await;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for (id, provider_ids) in sent {
-                let ids = (!provider_ids.is_empty()).then(|| provider_ids.join(","));
-                sqlx::query(
-                    "UPDATE outbox SET status = 'sent', attempts = attempts + 1, provider_message_id = $1, \
-                     error = NULL, updated_at = $2 WHERE id = $3",
-                )
-                .bind(ids)
-                .bind(now_ms)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            }
+            batch.run(&mut *tx).await?;
             tx.commit().await?;
         });
         Ok(())

@@ -119,14 +119,18 @@ impl SmsSender {
             OutgoingPayload::ClearChat { .. } => return Ok(Receipt::default()),
             OutgoingPayload::Reply(reply) => reply,
         };
-        match self.store.channel_contact(CHANNEL, &message.contact).await {
-            Ok((_, true)) => {
+        let opted_out = match message.opted_out {
+            Some(known) => Ok(known),
+            None => self.store.channel_contact(CHANNEL, &message.contact).await.map(|(_, out)| out),
+        };
+        match opted_out {
+            Ok(true) => {
                 return Err(SendError::Refused(
                     "the number opted out of SMS (STOP); it can text START or MULAI to opt back in"
                         .to_string(),
                 ));
             }
-            Ok(_) => {}
+            Ok(false) => {}
             Err(e) => {
                 return Err(SendError::Retry { reason: format!("opt-out check failed: {e}"), after: None });
             }
