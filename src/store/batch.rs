@@ -59,8 +59,6 @@ pub(crate) enum Want {
     Nothing,
     /// How many rows it changed.
     Count,
-    /// The integer column `.0` of every row it changed (an `INSERT`'s new ids).
-    Ids(&'static str),
 }
 
 #[derive(Debug)]
@@ -73,10 +71,8 @@ struct Statement {
 /// What one statement of a batch did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Done {
-    /// Rows changed (counted for `Want::Count` and `Want::Ids` only).
+    /// Rows changed (counted for `Want::Count` only).
     pub changed: u64,
-    /// The ids returned for `Want::Ids`.
-    pub ids: Vec<i64>,
 }
 
 /// Most values bound in one SQLite query (SQLite's own limit is 32,766).
@@ -119,10 +115,7 @@ impl Batch {
                 match statement.want {
                     Want::Nothing => {}
                     Want::Count => {
-                        let _ = write!(sql, " RETURNING {end}, 0");
-                    }
-                    Want::Ids(column) => {
-                        let _ = write!(sql, " RETURNING {end}, {column}");
+                        let _ = write!(sql, " RETURNING {end}");
                     }
                 }
                 sql.push_str(";\n");
@@ -139,13 +132,8 @@ impl Batch {
             }
             for row in query.fetch_all(&mut *conn).await? {
                 let index: i64 = row.try_get(0)?;
-                let value: i64 = row.try_get(1)?;
-                let Some(i) = usize::try_from(index).ok().filter(|i| *i < done.len()) else {
-                    continue;
-                };
-                done[i].changed += 1;
-                if matches!(self.statements[i].want, Want::Ids(_)) {
-                    done[i].ids.push(value);
+                if let Some(slot) = usize::try_from(index).ok().and_then(|i| done.get_mut(i)) {
+                    slot.changed += 1;
                 }
             }
             start = end;
@@ -157,31 +145,14 @@ impl Batch {
     pub async fn run_postgres(self, conn: &mut PgConnection) -> Result<Vec<Done>, sqlx::Error> {
         let mut done = Vec::with_capacity(self.statements.len());
         for statement in self.statements {
-            let sql = match statement.want {
-                Want::Ids(column) => format!("{} RETURNING {column}", statement.sql),
-                Want::Nothing | Want::Count => statement.sql,
-            };
-            let mut query = sqlx::query(&sql);
+            let mut query = sqlx::query(&statement.sql);
             for value in statement.values {
                 query = match value {
                     Value::Int(v) => query.bind(v),
                     Value::Text(v) => query.bind(v),
                 };
             }
-            done.push(match statement.want {
-                Want::Ids(_) => {
-                    let ids = query
-                        .fetch_all(&mut *conn)
-                        .await?
-                        .iter()
-                        .map(|r| r.try_get::<i64, _>(0))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    Done { changed: ids.len() as u64, ids }
-                }
-                Want::Nothing | Want::Count => {
-                    Done { changed: query.execute(&mut *conn).await?.rows_affected(), ids: Vec::new() }
-                }
-            });
+            done.push(Done { changed: query.execute(&mut *conn).await?.rows_affected() });
         }
         Ok(done)
     }
@@ -249,22 +220,22 @@ mod tests {
         let a = batch.push(
             "INSERT INTO t (v, n) VALUES ($1, $2) ON CONFLICT (v) DO NOTHING",
             vec!["a".into(), 1.into()],
-            Want::Ids("id"),
+            Want::Count,
         );
         let again = batch.push(
             "INSERT INTO t (v, n) VALUES ($1, $2) ON CONFLICT (v) DO NOTHING",
             vec!["a".into(), 2.into()],
-            Want::Ids("id"),
+            Want::Count,
         );
         let miss = batch.push("UPDATE t SET n = $1 WHERE v = $2", vec![5.into(), "zzz".into()], Want::Count);
         let hit =
             batch.push("UPDATE t SET n = $1 WHERE v = $2", vec![Value::Int(None), "a".into()], Want::Count);
         batch.push("INSERT INTO t (v) VALUES ($1)", vec![Value::Text(None)], Want::Nothing);
         let done = batch.run_sqlite(&mut conn).await.unwrap();
-        assert_eq!(done[a], Done { changed: 1, ids: vec![1] });
-        assert_eq!(done[again], Done::default());
+        assert_eq!(done[a], Done { changed: 1 });
+        assert_eq!(done[again], Done { changed: 0 });
         assert_eq!(done[miss].changed, 0);
-        assert_eq!(done[hit], Done { changed: 1, ids: Vec::new() });
+        assert_eq!(done[hit], Done { changed: 1 });
         let rows: Vec<(Option<String>, Option<i64>)> =
             sqlx::query_as("SELECT v, n FROM t ORDER BY id").fetch_all(&mut *conn).await.unwrap();
         assert_eq!(rows, vec![(Some("a".into()), None), (None, None)]);
@@ -302,12 +273,12 @@ mod tests {
             batch.push(
                 "INSERT INTO t (a, b, c) VALUES ($1, $2, $3)",
                 vec![i.into(), i.into(), i.into()],
-                Want::Ids("id"),
+                Want::Count,
             );
         }
         let done = batch.run_sqlite(&mut conn).await.unwrap();
         assert_eq!(done.len(), 12_000);
-        assert_eq!(done[11_999].ids, vec![12_000]);
+        assert!(done.iter().all(|d| d.changed == 1));
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&mut *conn).await.unwrap();
         assert_eq!(n, 12_000);
     }

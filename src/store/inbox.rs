@@ -3,7 +3,6 @@
 
 use sqlx::Row;
 
-use super::batch::{Batch, Want};
 use super::{Store, StoreError, on_pool};
 use crate::channel::{Inbound, InboundEvent};
 
@@ -23,6 +22,27 @@ pub enum Accepted {
     New(i64),
     /// The provider delivered it before: nothing stored, nothing to do.
     Duplicate,
+}
+
+/// Which of `batch` were stored, given the rows one multi-row insert returned: ids follow
+/// the order of the rows inserted, and a row is skipped only when its delivery id was stored
+/// before (or earlier in the same batch).
+fn match_inserted(batch: &[Inbound], inserted: &mut [(i64, String, Option<String>)]) -> Vec<Accepted> {
+    inserted.sort_unstable_by_key(|(id, _, _)| *id);
+    let mut next = inserted.iter().peekable();
+    batch
+        .iter()
+        .map(|inbound| match next.peek() {
+            Some((id, channel, provider_id))
+                if *channel == inbound.channel && *provider_id == inbound.provider_id =>
+            {
+                let id = *id;
+                next.next();
+                Accepted::New(id)
+            }
+            _ => Accepted::Duplicate,
+        })
+        .collect()
 }
 
 impl Store {
@@ -47,42 +67,74 @@ impl Store {
             })?);
         }
         let _writing = self.writing().await;
-        // Two batches: the messages, then when each new one's sender last wrote (a
-        // redelivery is no sign of life).
-        let mut inserts = Batch::default();
-        for (inbound, payload) in batch.iter().zip(&payloads) {
-            inserts.push(
-                "INSERT INTO inbound (channel, provider_id, contact_key, lang_hint, payload, received_at, contact_sealed) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (channel, provider_id) DO NOTHING",
-                vec![
-                    (&inbound.channel).into(),
-                    inbound.provider_id.as_deref().into(),
-                    self.key(&inbound.contact).into(),
-                    inbound.lang_hint.as_deref().into(),
-                    self.seal(payload).into(),
-                    now_ms.into(),
-                    self.seal(&inbound.contact).into(),
-                ],
-                Want::Ids("id"),
-            );
+        if batch.is_empty() {
+            return Ok(Vec::new());
         }
+        // One statement for the messages and one for when their senders last wrote: a
+        // statement per message was most of a webhook's database time.
+        let rows = (0..batch.len())
+            .map(|i| {
+                let b = i * 7;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let insert = format!(
+            "INSERT INTO inbound (channel, provider_id, contact_key, lang_hint, payload, received_at, contact_sealed) \
+             VALUES {rows} ON CONFLICT (channel, provider_id) DO NOTHING RETURNING id, channel, provider_id"
+        );
+        let keys: Vec<String> = batch.iter().map(|inbound| self.key(&inbound.contact)).collect();
         let stored = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let done = inserts.run(&mut *tx).await?;
-            let stored: Vec<Accepted> =
-                done.iter().map(|d| d.ids.first().map_or(Accepted::Duplicate, |id| Accepted::New(*id))).collect();
-            let mut contacts = Batch::default();
-            for (inbound, accepted) in batch.iter().zip(&stored) {
-                if matches!(accepted, Accepted::New(_)) {
-                    contacts.push(
-                        "INSERT INTO channel_contacts (channel, contact_key, last_inbound_at) VALUES ($1, $2, $3) \
-                         ON CONFLICT (channel, contact_key) DO UPDATE SET last_inbound_at = excluded.last_inbound_at",
-                        vec![(&inbound.channel).into(), self.key(&inbound.contact).into(), now_ms.into()],
-                        Want::Nothing,
-                    );
+            let mut query = sqlx::query(&insert);
+            for ((inbound, payload), key) in batch.iter().zip(&payloads).zip(&keys) {
+                query = query
+                    .bind(&inbound.channel)
+                    .bind(&inbound.provider_id)
+                    .bind(key)
+                    .bind(&inbound.lang_hint)
+                    .bind(self.seal(payload))
+                    .bind(now_ms)
+                    .bind(self.seal(&inbound.contact));
+            }
+            let mut new: Vec<(i64, String, Option<String>)> = query
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|r| -> Result<_, sqlx::Error> { Ok((r.try_get("id")?, r.try_get("channel")?, r.try_get("provider_id")?)) })
+                .collect::<Result<_, _>>()?;
+            let stored = match_inserted(batch, &mut new);
+            // Her last sign of life, once per sender (a redelivery is none).
+            let mut senders: Vec<(&str, &str)> = Vec::new();
+            for ((inbound, accepted), key) in batch.iter().zip(&stored).zip(&keys) {
+                if matches!(accepted, Accepted::New(_)) && !senders.contains(&(inbound.channel.as_str(), key.as_str())) {
+                    senders.push((&inbound.channel, key));
                 }
             }
-            contacts.run(&mut *tx).await?;
+            if !senders.is_empty() {
+                let rows = (0..senders.len())
+                    .map(|i| format!("(${}, ${}, $1)", 2 * i + 2, 2 * i + 3))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "INSERT INTO channel_contacts (channel, contact_key, last_inbound_at) VALUES {rows} \
+                     ON CONFLICT (channel, contact_key) DO UPDATE SET last_inbound_at = excluded.last_inbound_at"
+                );
+                let mut query = sqlx::query(&sql).bind(now_ms);
+                for (channel, key) in senders {
+                    query = query.bind(channel).bind(key);
+                }
+                query.execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             stored
         });
@@ -294,5 +346,43 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()?
         });
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(provider_id: Option<&str>) -> Inbound {
+        Inbound {
+            channel: "sms".into(),
+            provider_id: provider_id.map(str::to_string),
+            contact: "+620000".into(),
+            event: InboundEvent::Text { text: "halo".into() },
+            lang_hint: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_insert_tells_new_messages_from_redeliveries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite:{}", dir.path().join("t.db").display())).await.unwrap();
+        let first = store.accept_inbound_many(&[message(Some("a")), message(None)], 1).await.unwrap();
+        assert!(matches!(first[..], [Accepted::New(_), Accepted::New(_)]), "{first:?}");
+        // Stored before, twice in one batch, none, new: only the first of each id is stored.
+        let batch = [message(Some("a")), message(Some("b")), message(Some("b")), message(None), message(Some("c"))];
+        let stored = store.accept_inbound_many(&batch, 2).await.unwrap();
+        assert!(
+            matches!(
+                stored[..],
+                [Accepted::Duplicate, Accepted::New(b), Accepted::Duplicate, Accepted::New(n), Accepted::New(c)]
+                    if b < n && n < c
+            ),
+            "{stored:?}"
+        );
+        assert_eq!(store.channel_contact("sms", "+620000").await.unwrap(), (Some(2), false));
+        let pending = store.pending_inbound(10).await.unwrap();
+        let ids: Vec<Option<&str>> = pending.iter().map(|p| p.inbound.provider_id.as_deref()).collect();
+        assert_eq!(ids, [Some("a"), None, Some("b"), None, Some("c")]);
     }
 }

@@ -3,7 +3,6 @@
 
 use sqlx::Row;
 
-use super::batch::{Batch, Want};
 use super::{Store, StoreError, on_pool};
 use crate::channel::{Outgoing, OutgoingPayload};
 
@@ -231,21 +230,26 @@ impl Store {
     /// Records several delivered sends in one transaction (one commit for a busy second's
     /// sends instead of one each).
     pub async fn outbox_sent_many(&self, sent: &[(i64, Vec<String>)], now_ms: i64) -> Result<(), StoreError> {
-        let mut batch = Batch::default();
-        for (id, provider_ids) in sent {
-            let ids = (!provider_ids.is_empty()).then(|| provider_ids.join(","));
-            batch.push(
-                "UPDATE outbox SET status = 'sent', attempts = attempts + 1, provider_message_id = $1, \
-                 error = NULL, updated_at = $2 WHERE id = $3",
-                vec![ids.as_deref().into(), now_ms.into(), (*id).into()],
-                Want::Nothing,
-            );
+        if sent.is_empty() {
+            return Ok(());
         }
+        // One statement for the lot (each statement costs a round trip, and on PostgreSQL
+        // most of a send's database time).
+        let rows = (0..sent.len())
+            .map(|i| format!("(CAST(${} AS BIGINT), CAST(${} AS TEXT))", 2 * i + 2, 2 * i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE outbox SET status = 'sent', attempts = attempts + 1, provider_message_id = v.column2, \
+             error = NULL, updated_at = $1 FROM (VALUES {rows}) AS v WHERE outbox.id = v.column1"
+        );
         let _writing = self.writing().await;
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            batch.run(&mut *tx).await?;
-            tx.commit().await?;
+            let mut query = sqlx::query(&sql).bind(now_ms);
+            for (id, provider_ids) in sent {
+                query = query.bind(*id).bind((!provider_ids.is_empty()).then(|| provider_ids.join(",")));
+            }
+            query.execute(pool).await?;
         });
         Ok(())
     }
