@@ -407,14 +407,17 @@ impl Store {
                     };
                     // The case this step is working on: effects after an `open_case` refer to it.
                     let mut current_case: Option<String> = None;
+                    // The step's last word on its timer (set: seq and due time; cancel: none):
+                    // one write per row, as a batch needs.
+                    let mut timer: Option<Option<(i64, i64)>> = None;
                     for (index, effect) in effects.iter().enumerate() {
                         match effect {
                             Effect::SetTimer { seq, after_secs } => {
                                 let due = now_ms.saturating_add((*after_secs as i64).saturating_mul(1000));
-                                batch.push(UPSERT_TIMER, vec![(&id).into(), (*seq as i64).into(), due.into()], Want::Nothing);
+                                timer = Some(Some((*seq as i64, due)));
                             }
                             Effect::CancelTimer => {
-                                batch.push("DELETE FROM flow_timers WHERE conversation_id = $1", vec![(&id).into()], Want::Nothing);
+                                timer = Some(None);
                             }
                             Effect::OpenCase { priority, category, region, provider, fields } => {
                                 flush!();
@@ -505,6 +508,8 @@ impl Store {
                                 exec!(tx, "DELETE FROM conversations WHERE id = $1", &id);
                                 // What remains of the conversation starts over under an unrelated id.
                                 id = uuid::Uuid::new_v4().to_string();
+                                // Her old conversation's timers went with it.
+                                timer = None;
                                 version = 1;
                                 exec!(tx, INSERT_CONVERSATION, &id, channel, contact, &json, now_ms, sealed_contact);
                             }
@@ -532,6 +537,15 @@ impl Store {
                             }
                             Effect::Send(_) | Effect::ClearChat | Effect::Ended => {}
                         }
+                    }
+                    match timer {
+                        Some(Some((seq, due))) => {
+                            batch.push(UPSERT_TIMER, vec![(&id).into(), seq.into(), due.into()], Want::Nothing);
+                        }
+                        Some(None) => {
+                            batch.push("DELETE FROM flow_timers WHERE conversation_id = $1", vec![(&id).into()], Want::Nothing);
+                        }
+                        None => {}
                     }
                     Ok(Committed { conversation_id: id, version, opened_cases, withdrawn })
                 }

@@ -370,7 +370,8 @@ mod tests {
         let first = store.accept_inbound_many(&[message(Some("a")), message(None)], 1).await.unwrap();
         assert!(matches!(first[..], [Accepted::New(_), Accepted::New(_)]), "{first:?}");
         // Stored before, twice in one batch, none, new: only the first of each id is stored.
-        let batch = [message(Some("a")), message(Some("b")), message(Some("b")), message(None), message(Some("c"))];
+        let batch =
+            [message(Some("a")), message(Some("b")), message(Some("b")), message(None), message(Some("c"))];
         let stored = store.accept_inbound_many(&batch, 2).await.unwrap();
         assert!(
             matches!(
