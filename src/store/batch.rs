@@ -76,7 +76,7 @@ pub(crate) struct Done {
     pub changed: u64,
 }
 
-/// Most values bound in one SQLite query (SQLite's own limit is 32,766).
+/// Most values bound in one query (SQLite allows 32,766, PostgreSQL 65,535).
 const MAX_VALUES: usize = 30_000;
 
 /// Statements to run together, in order, each numbering its parameters from `$1`.
@@ -86,7 +86,8 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    /// Adds a statement; returns its index in the results.
+    /// Adds a statement (one `INSERT`, `UPDATE` or `DELETE`, without `RETURNING` or `;`: the
+    /// batch adds its own); returns its index in the results.
     pub fn push(&mut self, sql: impl Into<String>, values: Vec<Value>, want: Want) -> usize {
         self.statements.push(Statement { sql: sql.into(), values, want });
         self.statements.len() - 1
