@@ -257,18 +257,20 @@ mod tests {
         assert_eq!(out, "UPDATE t SET a = $8, b = $9 WHERE id = $17 AND c = '$'");
     }
 
-    #[tokio::test]
-    async fn sqlite_batch_reports_each_statement() {
+    /// A connection to a fresh in-memory SQLite database holding one table made by `schema`.
+    async fn memory(schema: &str) -> sqlx::pool::PoolConnection<sqlx::Sqlite> {
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(1)
             .connect("sqlite::memory:")
             .await
             .unwrap();
-        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE, n INTEGER)")
-            .execute(&pool)
-            .await
-            .unwrap();
-        let mut conn = pool.acquire().await.unwrap();
+        sqlx::query(schema).execute(&pool).await.unwrap();
+        pool.acquire().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn sqlite_batch_reports_each_statement() {
+        let mut conn = memory("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE, n INTEGER)").await;
         let mut batch = Batch::default();
         let a = batch.push(
             "INSERT INTO t (v, n) VALUES ($1, $2) ON CONFLICT (v) DO NOTHING",
@@ -296,13 +298,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_statement_fails_the_batch() {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
-        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)").execute(&pool).await.unwrap();
-        let mut conn = pool.acquire().await.unwrap();
+        let mut conn = memory("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)").await;
         let mut batch = Batch::default();
         batch.push("INSERT INTO t (v) VALUES ($1)", vec!["ok".into()], Want::Nothing);
         batch.push("INSERT INTO t (v) VALUES ($1)", vec![Value::Text(None)], Want::Nothing);
@@ -311,16 +307,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_large_batch_is_split_at_the_parameter_limit() {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
-        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, b INTEGER, c INTEGER)")
-            .execute(&pool)
-            .await
-            .unwrap();
-        let mut conn = pool.acquire().await.unwrap();
+        let mut conn =
+            memory("CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, b INTEGER, c INTEGER)").await;
         let mut batch = Batch::default();
         for i in 0..12_000_i64 {
             batch.push(

@@ -73,19 +73,7 @@ impl Store {
         // One statement for the messages and one for when their senders last wrote: a
         // statement per message was most of a webhook's database time.
         let rows = (0..batch.len())
-            .map(|i| {
-                let b = i * 7;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7
-                )
-            })
+            .map(|i| format!("({})", super::placeholders(i * 7 + 1, 7)))
             .collect::<Vec<_>>()
             .join(", ");
         let insert = format!(
