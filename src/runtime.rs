@@ -11,7 +11,8 @@ use crate::flow::{Effect, Engine, EngineError, Event, Reply, State};
 use crate::limits::{self, Flood};
 use crate::metrics::Metrics;
 use crate::store::{
-    Accepted, Committed, Conversation, OpenedCase, PendingInbound, StepRef, StepWrite, Store, StoreError,
+    Accepted, Committed, Conversation, OpenedCase, PendingInbound, SenderContext, StepRef, StepWrite, Store,
+    StoreError, StoredConversation,
 };
 
 /// Why an event could not be handled.
@@ -353,6 +354,33 @@ impl Runtime {
         self.clock.now_ms()
     }
 
+    /// Where the flood limit's window starts now.
+    fn flood_since(&self) -> i64 {
+        self.clock.now_ms() - limits::FLOOD_WINDOW_MS
+    }
+
+    /// A sender's context read on its own, for a message that came without one.
+    async fn sender_context(&self, message: &PendingInbound) -> Result<SenderContext, RuntimeError> {
+        let inbound = &message.inbound;
+        let (channel, contact) = (inbound.channel.as_str(), inbound.contact.as_str());
+        let conversation = match self.store.conversation(channel, contact).await {
+            Ok(Some(c)) => StoredConversation::Found(Box::new(c)),
+            Ok(None) => StoredConversation::Absent,
+            Err(StoreError::CorruptState { .. }) => StoredConversation::Unreadable,
+            Err(e) => return Err(e.into()),
+        };
+        let in_relay = match &conversation {
+            StoredConversation::Found(c) => self.store.case_in_relay(&c.id).await?.is_some(),
+            _ => false,
+        };
+        Ok(SenderContext {
+            recent: self.store.sender_recent_count(channel, contact, self.flood_since(), message.id).await?,
+            counselor_spoke_last: self.store.counselor_spoke_last(channel, contact).await?,
+            in_relay,
+            conversation,
+        })
+    }
+
     /// Commits a step with whatever other conversations' steps are ready (one transaction).
     async fn commit_step(
         &self,
@@ -461,7 +489,12 @@ impl Runtime {
             // oldest, so a round's messages are all from different conversations.
             let claimed = self
                 .store
-                .claim_inbound(self.clock.now_ms(), limit - processed as i64, INBOX_LEASE_MS)
+                .claim_inbound(
+                    self.clock.now_ms(),
+                    limit - processed as i64,
+                    INBOX_LEASE_MS,
+                    self.flood_since(),
+                )
                 .await?;
             if claimed.is_empty() {
                 break;
@@ -525,7 +558,11 @@ impl Runtime {
             // After a failed step, a pause before claiming again: a fault that fails every
             // step must not turn into a hot loop of claims and releases.
             let claimed = if room > 0 && !std::mem::take(&mut failed) {
-                match self.store.claim_inbound(self.clock.now_ms(), room, INBOX_LEASE_MS).await {
+                match self
+                    .store
+                    .claim_inbound(self.clock.now_ms(), room, INBOX_LEASE_MS, self.flood_since())
+                    .await
+                {
                     Ok(claimed) => claimed,
                     Err(e) => {
                         tracing::warn!(error = %e, "inbox claim failed");
@@ -600,21 +637,21 @@ impl Runtime {
             }
             return Ok(());
         }
+        // What the claim read about her; a message that was not claimed reads it here.
+        let context = match &message.context {
+            Some(context) => context.clone(),
+            None => self.sender_context(message).await?,
+        };
         // One sender flooding the service gets one polite notice, then silence until the window
         // passes; the messages stay stored.
-        let since = self.clock.now_ms() - limits::FLOOD_WINDOW_MS;
-        let count = if self.flood_per_minute == 0 {
-            0
-        } else {
-            self.store.sender_recent_count(&inbound.channel, &inbound.contact, since, message.id).await?
-        };
+        let count = if self.flood_per_minute == 0 { 0 } else { context.recent };
         match limits::flood(count, self.flood_per_minute) {
             Flood::Pass => {}
             verdict => {
                 if verdict == Flood::Notice {
-                    let lang = match self.store.conversation(&inbound.channel, &inbound.contact).await? {
-                        Some(c) => c.state.lang,
-                        None => inbound.lang_hint.clone().unwrap_or_else(|| "id".into()),
+                    let lang = match &context.conversation {
+                        StoredConversation::Found(c) => c.state.lang.clone(),
+                        _ => inbound.lang_hint.clone().unwrap_or_else(|| "id".into()),
                     };
                     let text = self.engine.i18n().render(&lang, "flood-notice", &Default::default());
                     let reply = Reply { text, choices: Vec::new(), expect: None };
@@ -631,26 +668,23 @@ impl Runtime {
         // While a counselor holds her case, her words answer whoever spoke last: the counselor,
         // unless she is in a flow that asked her something since. Keywords (emergency, menu,
         // exit, forget) always reach the flows.
-        let mut known = None;
         if let Some(escalator) = &self.escalator
+            && context.in_relay
             && let InboundEvent::Text { text } = &inbound.event
             && !self.engine.flows().triggers.iter().any(|t| t.keywords.contains(&crate::text::fold(text)))
+            && let StoredConversation::Found(conversation) = &context.conversation
+            && (!conversation.state.is_active() || context.counselor_spoke_last)
+            && escalator.relay_from_survivor(&conversation.id, text).await?
         {
-            // Read once for this check and the step; an unreadable state is the step's to handle.
-            let conversation = match self.store.conversation(&inbound.channel, &inbound.contact).await {
-                Err(StoreError::CorruptState { .. }) => None,
-                read => Some(read?),
-            };
-            if let Some(Some(conversation)) = &conversation
-                && (!conversation.state.is_active()
-                    || self.store.counselor_spoke_last(&inbound.channel, &inbound.contact).await?)
-                && escalator.relay_from_survivor(&conversation.id, text).await?
-            {
-                self.store.mark_inbound_processed(message.id, self.clock.now_ms()).await?;
-                return Ok(());
-            }
-            known = conversation;
+            self.store.mark_inbound_processed(message.id, self.clock.now_ms()).await?;
+            return Ok(());
         }
+        // The step starts from what the claim read; an unreadable state is the step's to handle.
+        let known = match context.conversation {
+            StoredConversation::Absent => Some(None),
+            StoredConversation::Found(conversation) => Some(Some(*conversation)),
+            StoredConversation::Unreadable => None,
+        };
         let attachment = match &inbound.event {
             InboundEvent::Media { kind, reference } => Some((kind.as_str(), reference.as_str())),
             _ => None,

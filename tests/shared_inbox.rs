@@ -104,10 +104,10 @@ async fn takeover(store: Store) {
     runtime.accept(&message(1, 0)).await.unwrap();
     runtime.accept(&message(1, 1)).await.unwrap();
     // Instance A claims her first message, then hangs.
-    let claimed = store.claim_inbound(clock.now_ms(), 10, INBOX_LEASE_MS).await.unwrap();
+    let claimed = store.claim_inbound(clock.now_ms(), 10, INBOX_LEASE_MS, 0).await.unwrap();
     assert_eq!(claimed.len(), 1, "only the oldest message of a conversation is claimed");
     // Nobody else may take it, nor her next message, while A's lease runs.
-    assert!(store.claim_inbound(clock.now_ms(), 10, INBOX_LEASE_MS).await.unwrap().is_empty());
+    assert!(store.claim_inbound(clock.now_ms(), 10, INBOX_LEASE_MS, 0).await.unwrap().is_empty());
     assert_eq!(runtime.process_pending(10).await.unwrap(), 0);
     // The lease runs out: instance B takes over and steps both, in order.
     clock.advance_ms(INBOX_LEASE_MS + 1);

@@ -4,8 +4,8 @@
 //! PostgreSQL and Redis it is given), with the generic SMS gateway pointed at a fake gateway it
 //! serves itself, so every reply is timed when it arrives at the "provider". Synthetic people
 //! walk the shipped menus with signed webhooks, each waiting for her reply and a think time
-//! before the next message; one emergency at a time runs alongside, timed from her last answer
-//! to the counselor's notice. Everything is bounded in users and seconds.
+//! before the next message; alongside, one emergency at a time in each of four cities (each
+//! with its own on-call counselor), timed from her last answer to the counselor's notice. Everything is bounded in users and seconds.
 
 mod drain;
 mod fake;
@@ -25,12 +25,21 @@ use fake::Gateway;
 
 /// The gateway's shared secret between the bench and its server.
 const SECRET: &str = "bench-gateway-secret-0123456789";
-/// Kota Palu's primary counselor's SMS number in providers/example.yaml.
-const COUNSELOR: &str = "+6281200000201";
+/// Where the emergencies happen: her answer to "where are you", and the on-call counselor
+/// there in providers/example.yaml (provider, counselor id, SMS number). One city at a time
+/// would time three or four emergencies in a 15-second run, too few for a p99.
+const SITES: &[(&str, &str, &str, &str)] = &[
+    ("kota palu", "uptd-ppa-palu", "uptd-ppa-palu-k1", "+6281200000201"),
+    ("kota kupang", "uptd-ppa-kupang", "uptd-ppa-kupang-k1", "+6281200000501"),
+    ("kota banjarbaru", "uptd-ppa-banjarbaru", "uptd-ppa-banjarbaru-k1", "+6281200000801"),
+    ("kota padang", "uptd-ppa-padang", "uptd-ppa-padang-k1", "+6281200001101"),
+];
 /// No further part of a reply for this long: she has it all (parts come a second apart).
 const QUIET: Duration = Duration::from_millis(1_200);
 const MENU: &[&str] = &["halo", "1", "menu", "2", "menu", "3", "menu"];
-const EMERGENCY: &[&str] = &["darurat", "tidak", "kota palu", "1", "tidak", "tidak"];
+/// An emergency's answers; `None` is where she names her city.
+const EMERGENCY: &[Option<&str>] =
+    &[Some("darurat"), Some("tidak"), None, Some("1"), Some("tidak"), Some("tidak")];
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -150,18 +159,23 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
             latencies
         });
     }
-    let emergencies = {
+    let mut emergencies = tokio::task::JoinSet::new();
+    for (site, &(city, _, _, counselor)) in SITES.iter().enumerate() {
         let (gateway, http) = (gateway.clone(), http.clone());
         let base = server.inner.base.clone();
-        tokio::spawn(async move { emergencies(&gateway, &http, &base, deadline).await })
-    };
+        emergencies.spawn(async move {
+            emergencies_in(site, city, counselor, &gateway, &http, &base, deadline).await
+        });
+    }
     while let Some(latencies) = people.join_next().await {
         report.latencies.extend(latencies.map_err(setup)?);
     }
     report.elapsed = started.elapsed();
     report.accepted = accepted.load(Ordering::Relaxed);
     report.unserved = tickets.map_or(0, |t| t.available_permits());
-    report.emergency = emergencies.await.map_err(setup)?;
+    while let Some(times) = emergencies.join_next().await {
+        report.emergency.extend(times.map_err(setup)?);
+    }
     report.peak_rss_kib = rss_kib(server.inner.child.id()).0;
     server.stop().await;
     Ok(report)
@@ -198,29 +212,32 @@ async fn post(http: &reqwest::Client, base: &str, from: &str, text: &str) -> boo
     matches!(response, Ok(r) if r.status().is_success())
 }
 
-/// One emergency after another until `deadline`: each answers every question as soon as it
-/// comes, and is timed from her last answer to the counselor's notice.
-async fn emergencies(
+/// One emergency after another in `city` until `deadline`: each answers every question as
+/// soon as it comes, and is timed from her last answer to the notice reaching `counselor`.
+async fn emergencies_in(
+    site: usize,
+    city: &str,
+    counselor: &str,
     gateway: &Gateway,
     http: &reqwest::Client,
     base: &str,
     deadline: Instant,
 ) -> Vec<Duration> {
-    let counselor = gateway.subscribe(COUNSELOR);
+    let counselor = gateway.subscribe(counselor);
     let mut times = Vec::new();
     let mut n = 0usize;
     while Instant::now() + Duration::from_secs(5) < deadline {
-        let number = format!("+62898{n:07}");
+        let number = format!("+628980{site}{n:06}");
         n += 1;
         let inbox = gateway.subscribe(&number);
         let mut last = Instant::now();
-        for line in EMERGENCY {
+        for (i, line) in EMERGENCY.iter().enumerate() {
             last = Instant::now();
-            if !post(http, base, &number, line).await {
+            if !post(http, base, &number, line.unwrap_or(city)).await {
                 break;
             }
             // Her reply (the last answer's may come after the notice, so it is not awaited).
-            if *line != EMERGENCY[EMERGENCY.len() - 1] {
+            if i + 1 < EMERGENCY.len() {
                 let _ = inbox.next_after(last, Duration::from_secs(20)).await;
             }
         }
@@ -311,13 +328,12 @@ async fn start_server(
         c
     };
     let roster = dir.path().join("roster.csv");
-    std::fs::write(
-        &roster,
-        "provider,counselor,role,days,start,end\n\
-         uptd-ppa-palu,uptd-ppa-palu-k1,primary,mon-sun,00:00,12:00\n\
-         uptd-ppa-palu,uptd-ppa-palu-k1,primary,mon-sun,12:00,00:00\n",
-    )
-    .map_err(setup)?;
+    let mut shifts = String::from("provider,counselor,role,days,start,end\n");
+    for (_, provider, counselor, _) in SITES {
+        shifts += &format!("{provider},{counselor},primary,mon-sun,00:00,12:00\n");
+        shifts += &format!("{provider},{counselor},primary,mon-sun,12:00,00:00\n");
+    }
+    std::fs::write(&roster, shifts).map_err(setup)?;
     let roster = roster.display().to_string();
     for args in [&["providers", "import", "providers/example.yaml"][..], &["roster", "import", &roster]] {
         let out = command(args).output().map_err(setup)?;

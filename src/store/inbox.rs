@@ -3,8 +3,9 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, on_pool};
+use super::{Conversation, Store, StoreError, on_pool};
 use crate::channel::{Inbound, InboundEvent};
+use crate::flow::State;
 
 /// An inbound message waiting to be processed.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +14,44 @@ pub struct PendingInbound {
     pub id: i64,
     /// The message.
     pub inbound: Inbound,
+    /// What its step needs to know about the sender, read with the claim (`None` when the
+    /// message was only listed).
+    pub context: Option<SenderContext>,
+}
+
+/// A claimed message's sender as the claim found her: each of these was a statement of
+/// its own per message, and a statement is a round trip worth more than the step itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SenderContext {
+    /// Her conversation.
+    pub conversation: StoredConversation,
+    /// Messages she sent since the claim's `recent_since_ms`, up to and including this one.
+    pub recent: i64,
+    /// Whether the newest message queued for her came from outside her flow.
+    pub counselor_spoke_last: bool,
+    /// Whether a counselor holds one of her cases, so her words may be relayed.
+    pub in_relay: bool,
+}
+
+/// A conversation as a claim read it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredConversation {
+    /// She has none yet.
+    Absent,
+    /// Read and opened.
+    Found(Box<Conversation>),
+    /// Stored but unreadable: the step reads it again and decides.
+    Unreadable,
+}
+
+type Row6 = (i64, String, Option<String>, Option<String>, Option<String>, String);
+
+/// A sender's context as its columns came.
+struct RawContext {
+    conversation: Option<(String, String, i64)>,
+    recent: i64,
+    counselor_last: bool,
+    in_relay: bool,
 }
 
 /// Whether an inbound message was new.
@@ -138,17 +177,19 @@ impl Store {
                 .fetch_all(pool)
                 .await?
         });
-        self.inbound_rows(&ids).await
+        self.inbound_rows(&ids, None).await
     }
 
     /// Leases up to `limit` messages for `lease_ms`: the oldest unprocessed message of each
     /// conversation whose earlier messages are all done and that nobody else holds. A crashed
-    /// instance's lease runs out and another takes the message over.
+    /// instance's lease runs out and another takes the message over. Each comes with its
+    /// sender's context, counting her messages since `recent_since_ms`.
     pub async fn claim_inbound(
         &self,
         now_ms: i64,
         limit: i64,
         lease_ms: i64,
+        recent_since_ms: i64,
     ) -> Result<Vec<PendingInbound>, StoreError> {
         // In PostgreSQL, SKIP LOCKED lets instances claim side by side; a message whose
         // conversation has an earlier unprocessed message is never taken, even one another
@@ -171,7 +212,7 @@ impl Store {
                 sqlx::query_scalar(sql).bind(now_ms + lease_ms).bind(now_ms).bind(limit).fetch_all(pool).await?
             })
         };
-        self.inbound_rows(&ids).await
+        self.inbound_rows(&ids, Some(recent_since_ms)).await
     }
 
     /// Gives a claimed message back (its step failed and should be tried again soon).
@@ -185,18 +226,42 @@ impl Store {
         Ok(())
     }
 
-    async fn inbound_rows(&self, ids: &[i64]) -> Result<Vec<PendingInbound>, StoreError> {
-        type Row6 = (i64, String, Option<String>, Option<String>, Option<String>, String);
+    /// The rows `ids`, oldest first; with `recent_since_ms`, each with its sender's context,
+    /// all in one statement.
+    async fn inbound_rows(
+        &self,
+        ids: &[i64],
+        recent_since_ms: Option<i64>,
+    ) -> Result<Vec<PendingInbound>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        let context = match recent_since_ms {
+            // Every part goes by an index on (channel, contact_key, ...), one lookup per row.
+            Some(_) => {
+                ", c.id AS conversation_id, c.state, c.version, \
+                 (SELECT COUNT(*) FROM inbound e WHERE e.channel = i.channel AND e.contact_key = i.contact_key \
+                 AND e.received_at >= $1 AND e.id <= i.id) AS recent, \
+                 CAST(COALESCE((SELECT CASE WHEN o.conversation_id IS NULL THEN 1 ELSE 0 END FROM outbox o \
+                 WHERE o.channel = i.channel AND o.contact_key = i.contact_key ORDER BY o.id DESC LIMIT 1), 0) AS BIGINT) \
+                 AS counselor_last, \
+                 CAST(CASE WHEN EXISTS (SELECT 1 FROM cases k WHERE k.conversation_id = c.id AND k.accepted_by IS NOT NULL \
+                 AND k.status IN ('accepted', 'in_progress')) THEN 1 ELSE 0 END AS BIGINT) AS in_relay \
+                 FROM inbound i LEFT JOIN conversations c ON c.channel = i.channel AND c.contact_key = i.contact_key"
+            }
+            None => " FROM inbound i",
+        };
+        let first = if recent_since_ms.is_some() { 2 } else { 1 };
         let sql = format!(
-            "SELECT id, channel, provider_id, contact_sealed, lang_hint, payload FROM inbound \
-             WHERE id IN ({}) ORDER BY id",
-            super::placeholders(1, ids.len())
+            "SELECT i.id, i.channel, i.provider_id, i.contact_sealed, i.lang_hint, i.payload{context} \
+             WHERE i.id IN ({}) ORDER BY i.id",
+            super::placeholders(first, ids.len())
         );
-        let rows: Vec<Row6> = on_pool!(self, pool => {
+        let rows: Vec<(Row6, Option<RawContext>)> = on_pool!(self, pool => {
             let mut query = sqlx::query(&sql);
+            if let Some(since) = recent_since_ms {
+                query = query.bind(since);
+            }
             for id in ids {
                 query = query.bind(id);
             }
@@ -204,31 +269,71 @@ impl Store {
                 .fetch_all(pool)
                 .await?
                 .into_iter()
-                .map(|r| -> Result<Row6, sqlx::Error> {
-                    Ok((
+                .map(|r| -> Result<_, sqlx::Error> {
+                    let row: Row6 = (
                         r.try_get("id")?,
                         r.try_get("channel")?,
                         r.try_get("provider_id")?,
                         r.try_get("contact_sealed")?,
                         r.try_get("lang_hint")?,
                         r.try_get("payload")?,
-                    ))
+                    );
+                    let context = match recent_since_ms {
+                        Some(_) => Some(RawContext {
+                            conversation: match r.try_get::<Option<String>, _>("conversation_id")? {
+                                Some(id) => Some((id, r.try_get("state")?, r.try_get("version")?)),
+                                None => None,
+                            },
+                            recent: r.try_get("recent")?,
+                            counselor_last: r.try_get::<i64, _>("counselor_last")? == 1,
+                            in_relay: r.try_get::<i64, _>("in_relay")? == 1,
+                        }),
+                        None => None,
+                    };
+                    Ok((row, context))
                 })
                 .collect::<Result<Vec<_>, _>>()?
         });
         rows.into_iter()
-            .map(|(id, channel, provider_id, contact, lang_hint, payload)| {
+            .map(|((id, channel, provider_id, contact, lang_hint, payload), raw)| {
                 let payload = self.unseal(&payload)?;
                 let contact = self.unseal(&contact.unwrap_or_default())?;
                 let event: InboundEvent = serde_json::from_str(&payload).map_err(|e| {
                     StoreError::CorruptState { id: format!("inbound {id}"), message: e.to_string() }
                 })?;
+                let context = raw.map(|raw| self.sender_context(raw, &channel, &contact));
                 Ok(PendingInbound {
                     id,
                     inbound: Inbound { channel, provider_id, contact, event, lang_hint },
+                    context,
                 })
             })
             .collect()
+    }
+
+    fn sender_context(&self, raw: RawContext, channel: &str, contact: &str) -> SenderContext {
+        let conversation = match raw.conversation {
+            None => StoredConversation::Absent,
+            Some((id, sealed, version)) => {
+                let state = self.unseal(&sealed).ok().and_then(|s| serde_json::from_str::<State>(&s).ok());
+                match state {
+                    Some(state) => StoredConversation::Found(Box::new(Conversation {
+                        id,
+                        channel: channel.to_string(),
+                        contact_key: contact.to_string(),
+                        state,
+                        version,
+                    })),
+                    None => StoredConversation::Unreadable,
+                }
+            }
+        };
+        SenderContext {
+            conversation,
+            recent: raw.recent,
+            counselor_spoke_last: raw.counselor_last,
+            in_relay: raw.in_relay,
+        }
     }
 
     /// Marks an inbox row processed without a step (e.g. a carrier opt-out word).
@@ -373,5 +478,60 @@ mod tests {
         let pending = store.pending_inbound(10).await.unwrap();
         let ids: Vec<Option<&str>> = pending.iter().map(|p| p.inbound.provider_id.as_deref()).collect();
         assert_eq!(ids, [Some("a"), None, Some("b"), None, Some("c")]);
+    }
+
+    #[tokio::test]
+    async fn a_claim_brings_what_the_step_needs_to_know_about_her() {
+        use crate::channel::OutgoingPayload;
+        use crate::flow::{Effect, Reply, State};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite:{}", dir.path().join("t.db").display())).await.unwrap();
+        let reply = |text: &str| Reply { text: text.into(), choices: Vec::new(), expect: None };
+
+        store.accept_inbound_many(&[message(Some("a"))], 1_000).await.unwrap();
+        let first = store.claim_inbound(1_000, 10, 5_000, 0).await.unwrap();
+        let context = first[0].context.clone().unwrap();
+        assert_eq!(context.conversation, StoredConversation::Absent);
+        assert_eq!((context.recent, context.counselor_spoke_last, context.in_relay), (1, false, false));
+
+        // Her step answers her (a flow's words), then a counselor's words are queued.
+        let conversation = Conversation::new("sms", "+620000", State::new("id"));
+        let write = super::super::StepWrite { inbound_id: Some(first[0].id), outbox: true, attachment: None };
+        let effects = [Effect::Send(reply("halo"))];
+        store.commit_with(&conversation, &State::new("id"), &effects, 1_100, &write).await.unwrap();
+        store.accept_inbound_many(&[message(Some("b"))], 2_000).await.unwrap();
+        let second = store.claim_inbound(2_000, 10, 5_000, 0).await.unwrap();
+        let context = second[0].context.clone().unwrap();
+        let StoredConversation::Found(found) = &context.conversation else {
+            panic!("{:?}", context.conversation);
+        };
+        assert_eq!(
+            (found.id.as_str(), found.version, found.contact_key.as_str()),
+            (conversation.id.as_str(), 1, "+620000")
+        );
+        assert_eq!((context.recent, context.counselor_spoke_last), (2, false));
+        store.release_inbound(second[0].id).await.unwrap();
+
+        store
+            .queue_messages(
+                &[("sms".into(), "+620000".into(), OutgoingPayload::Reply(reply("konselor")))],
+                2_100,
+            )
+            .await
+            .unwrap();
+        // Only messages since the window's start count.
+        let again = store.claim_inbound(2_200, 10, 5_000, 1_500).await.unwrap();
+        let context = again[0].context.clone().unwrap();
+        assert_eq!((context.recent, context.counselor_spoke_last), (1, true));
+        store.release_inbound(again[0].id).await.unwrap();
+
+        // A state that no longer opens is left to the step, not a failed claim.
+        on_pool!(store, pool => {
+            sqlx::query("UPDATE conversations SET state = 'not sealed'").execute(pool).await.unwrap();
+        });
+        let broken = store.claim_inbound(2_300, 10, 5_000, 0).await.unwrap();
+        assert_eq!(broken[0].context.as_ref().unwrap().conversation, StoredConversation::Unreadable);
+        // Listing, not claiming, reads no context.
+        assert_eq!(store.pending_inbound(10).await.unwrap()[0].context, None);
     }
 }

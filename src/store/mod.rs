@@ -33,7 +33,7 @@ pub use conversation::{
     CaseEvent, CaseRow, Committed, Conversation, DueTimer, OpenedCase, StepRef, StepWrite, SurveyRow,
 };
 pub use escalation::{DueEscalation, EscalationWrite, Notification, RelayLine};
-pub use inbox::{Accepted, PendingInbound};
+pub use inbox::{Accepted, PendingInbound, SenderContext, StoredConversation};
 pub use outbox::OutboxRow;
 pub use retention::Purged;
 pub use transfer::{Transfer, TransferTo};
