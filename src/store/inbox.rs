@@ -84,6 +84,19 @@ fn match_inserted(batch: &[Inbound], inserted: &mut [(i64, String, Option<String
         .collect()
 }
 
+// In PostgreSQL, SKIP LOCKED lets instances claim side by side; a message whose conversation
+// has an earlier unprocessed message is never taken, even one another instance is claiming right
+// now, so no two instances step one conversation. Both parts walk indexes of waiting rows only
+// (migration 0017), whatever the inbox has seen before.
+const CLAIM_PG: &str = "UPDATE inbound SET claimed_until = $1 WHERE id IN (SELECT i.id FROM inbound i \
+    WHERE i.processed_at IS NULL AND (i.claimed_until IS NULL OR i.claimed_until <= $2) \
+    AND NOT EXISTS (SELECT 1 FROM inbound e WHERE e.channel = i.channel AND e.contact_key = i.contact_key \
+    AND e.id < i.id AND e.processed_at IS NULL) ORDER BY i.id LIMIT $3 FOR UPDATE OF i SKIP LOCKED) RETURNING id";
+const CLAIM_SQLITE: &str = "UPDATE inbound SET claimed_until = $1 WHERE id IN (SELECT i.id FROM inbound i \
+    WHERE i.processed_at IS NULL AND (i.claimed_until IS NULL OR i.claimed_until <= $2) \
+    AND NOT EXISTS (SELECT 1 FROM inbound e WHERE e.channel = i.channel AND e.contact_key = i.contact_key \
+    AND e.id < i.id AND e.processed_at IS NULL) ORDER BY i.id LIMIT $3) RETURNING id";
+
 impl Store {
     /// Stores an inbound message durably, unless the same provider message id was stored
     /// before, and notes when the person last wrote (for WhatsApp's service window).
@@ -191,20 +204,9 @@ impl Store {
         lease_ms: i64,
         recent_since_ms: i64,
     ) -> Result<Vec<PendingInbound>, StoreError> {
-        // In PostgreSQL, SKIP LOCKED lets instances claim side by side; a message whose
-        // conversation has an earlier unprocessed message is never taken, even one another
-        // instance is claiming right now, so no two instances step one conversation.
-        const PG: &str = "UPDATE inbound SET claimed_until = $1 WHERE id IN (SELECT i.id FROM inbound i \
-            WHERE i.processed_at IS NULL AND (i.claimed_until IS NULL OR i.claimed_until <= $2) \
-            AND NOT EXISTS (SELECT 1 FROM inbound e WHERE e.channel = i.channel AND e.contact_key = i.contact_key \
-            AND e.id < i.id AND e.processed_at IS NULL) ORDER BY i.id LIMIT $3 FOR UPDATE OF i SKIP LOCKED) RETURNING id";
-        const SQLITE: &str = "UPDATE inbound SET claimed_until = $1 WHERE id IN (SELECT i.id FROM inbound i \
-            WHERE i.processed_at IS NULL AND (i.claimed_until IS NULL OR i.claimed_until <= $2) \
-            AND NOT EXISTS (SELECT 1 FROM inbound e WHERE e.channel = i.channel AND e.contact_key = i.contact_key \
-            AND e.id < i.id AND e.processed_at IS NULL) ORDER BY i.id LIMIT $3) RETURNING id";
         let sql = match self.db() {
-            super::Db::Postgres(_) => PG,
-            super::Db::Sqlite(_) => SQLITE,
+            super::Db::Postgres(_) => CLAIM_PG,
+            super::Db::Sqlite(_) => CLAIM_SQLITE,
         };
         let ids: Vec<i64> = {
             let _writing = self.writing().await;
@@ -533,5 +535,39 @@ mod tests {
         assert_eq!(broken[0].context.as_ref().unwrap().conversation, StoredConversation::Unreadable);
         // Listing, not claiming, reads no context.
         assert_eq!(store.pending_inbound(10).await.unwrap()[0].context, None);
+    }
+
+    #[tokio::test]
+    async fn a_claim_walks_only_the_messages_still_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite:{}", dir.path().join("t.db").display())).await.unwrap();
+        let on_sqlite = |sql: String| {
+            let store = store.clone();
+            async move {
+                on_pool!(store, pool => {
+                    let rows: Vec<(i64, i64, i64, String)> =
+                        sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}")).fetch_all(pool).await.unwrap();
+                    rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("\n")
+                })
+            }
+        };
+        let plan = on_sqlite(CLAIM_SQLITE.into()).await;
+        assert!(plan.contains("USING INDEX inbound_waiting"), "{plan}");
+        assert!(
+            plan.contains("USING INDEX inbound_waiting_sender (channel=? AND contact_key=? AND id<?)"),
+            "{plan}"
+        );
+        assert!(!plan.lines().any(|l| l.contains("SCAN") && !l.contains("inbound_waiting")), "{plan}");
+
+        // A processed message leaves both indexes; the next of hers is claimable at once.
+        store.accept_inbound_many(&[message(Some("a")), message(Some("b"))], 1).await.unwrap();
+        let first = store.claim_inbound(10, 10, 5_000, 0).await.unwrap();
+        assert_eq!(first.len(), 1, "only her oldest message");
+        let conversation = Conversation::new("sms", "+620000", State::new("id"));
+        let write =
+            super::super::StepWrite { inbound_id: Some(first[0].id), outbox: false, attachment: None };
+        store.commit_with(&conversation, &State::new("id"), &[], 20, &write).await.unwrap();
+        let next = store.claim_inbound(30, 10, 5_000, 0).await.unwrap();
+        assert_eq!((next.len(), next[0].id > first[0].id), (1, true));
     }
 }
