@@ -99,6 +99,10 @@ enum Command {
         /// or the local defaults) and print both in one table.
         #[arg(long)]
         compare: bool,
+        /// After the table, a row per second of the load (replies, p50, p99, max): where in
+        /// the run the slow replies were.
+        #[arg(long)]
+        timeline: bool,
     },
     /// Print the HTTP API's OpenAPI document (as served at /api/v1/openapi.json).
     Openapi,
@@ -551,6 +555,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             drain: None,
             inbound_rate,
             compare,
+            timeline,
             ..
         } => {
             anyhow::ensure!((1..=20_000).contains(&users), "--users must be 1 to 20000");
@@ -582,6 +587,11 @@ async fn run() -> anyhow::Result<ExitCode> {
                 reports.push(teduh::bench::run(run).await?);
             }
             print!("{}", teduh::bench::render_all(&reports));
+            if timeline {
+                for report in &reports {
+                    print!("\n{}", teduh::bench::render_timeline(report));
+                }
+            }
         }
         Command::Openapi => print!("{}", teduh::api::openapi_json()),
         Command::Audit { case, user, limit } => {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 pub use drain::{DrainOptions, DrainReport, run as drain};
-pub use report::{Report, render_all};
+pub use report::{Report, render_all, render_timeline};
 
 use fake::Gateway;
 
@@ -147,7 +147,7 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
                 }
                 accepted.fetch_add(1, Ordering::Relaxed);
                 if let Some(arrived) = inbox.next_after(sent, Duration::from_secs(20)).await {
-                    latencies.push(arrived.duration_since(sent));
+                    latencies.push((sent.duration_since(started), arrived.duration_since(sent)));
                 }
                 // She reads the whole reply (its parts come a second apart), then thinks.
                 while inbox.next_after(Instant::now(), QUIET).await.is_some() {}
@@ -167,9 +167,11 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
             emergencies_in(site, city, counselor, &gateway, &http, &base, deadline).await
         });
     }
-    while let Some(latencies) = people.join_next().await {
-        report.latencies.extend(latencies.map_err(setup)?);
+    while let Some(timed) = people.join_next().await {
+        report.timeline.extend(timed.map_err(setup)?);
     }
+    report.timeline.sort();
+    report.latencies = report.timeline.iter().map(|&(_, latency)| latency).collect();
     report.elapsed = started.elapsed();
     report.accepted = accepted.load(Ordering::Relaxed);
     report.unserved = tickets.map_or(0, |t| t.available_permits());

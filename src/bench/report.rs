@@ -23,6 +23,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// From sending a message to its first reply arriving at the gateway.
     pub latencies: Vec<Duration>,
+    /// Each timed reply: when its message was sent (from the load's start) and its latency.
+    pub timeline: Vec<(Duration, Duration)>,
     /// From an emergency's last answer to the counselor's notice arriving.
     pub emergency: Vec<Duration>,
     /// Inbound messages per second offered (open loop), if any.
@@ -96,6 +98,27 @@ impl Report {
     }
 }
 
+/// A row per second of the load (by when each message was sent): replies timed, their p50,
+/// p99 and max, so a stall shows as the second it happened in rather than only in the p99.
+pub fn render_timeline(report: &Report) -> String {
+    let mut seconds: std::collections::BTreeMap<u64, Vec<Duration>> = std::collections::BTreeMap::new();
+    for &(sent, latency) in &report.timeline {
+        seconds.entry(sent.as_secs()).or_default().push(latency);
+    }
+    let mut out = format!("{}: second  replies  p50  p99  max\n", report.backend);
+    for (second, mut latencies) in seconds {
+        latencies.sort();
+        out.push_str(&format!(
+            "{second:>6}  {:>7}  {}  {}  {}\n",
+            latencies.len(),
+            ms(percentile(&latencies, 50.0)),
+            ms(percentile(&latencies, 99.0)),
+            ms(latencies.last().copied())
+        ));
+    }
+    out
+}
+
 /// One table for several runs: a row per measure, a column per run.
 pub fn render_all(reports: &[Report]) -> String {
     let columns: Vec<Vec<(&str, String)>> = reports.iter().map(Report::rows).collect();
@@ -144,6 +167,23 @@ mod tests {
         );
         let rate = table.lines().find(|l| l.starts_with("inbound messages/s sustained")).unwrap_or_default();
         assert_eq!(rate.split_whitespace().rev().take(2).collect::<Vec<_>>(), ["150", "50"]);
+    }
+
+    #[test]
+    fn the_timeline_shows_the_second_a_stall_happened_in() {
+        let ms = Duration::from_millis;
+        let report = Report {
+            backend: "SQLite".into(),
+            timeline: vec![(ms(100), ms(10)), (ms(900), ms(30)), (ms(1_200), ms(180)), (ms(2_500), ms(12))],
+            ..Report::default()
+        };
+        let timeline = render_timeline(&report);
+        let rows: Vec<Vec<&str>> = timeline.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(rows.len(), 3, "{timeline}");
+        assert_eq!(rows[0][..3], ["0", "2", "10.0"], "{timeline}");
+        assert_eq!(rows[1][..2], ["1", "1"], "{timeline}");
+        assert_eq!(rows[1][rows[1].len() - 2..], ["180.0", "ms"], "{timeline}");
+        assert_eq!(rows[2][..3], ["2", "1", "12.0"], "{timeline}");
     }
 
     #[test]
