@@ -170,8 +170,6 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
     while let Some(timed) = people.join_next().await {
         report.timeline.extend(timed.map_err(setup)?);
     }
-    report.timeline.sort();
-    report.latencies = report.timeline.iter().map(|&(_, latency)| latency).collect();
     report.elapsed = started.elapsed();
     report.accepted = accepted.load(Ordering::Relaxed);
     report.unserved = tickets.map_or(0, |t| t.available_permits());

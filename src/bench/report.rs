@@ -21,9 +21,8 @@ pub struct Report {
     pub accepted: usize,
     /// How long the load ran.
     pub elapsed: Duration,
-    /// From sending a message to its first reply arriving at the gateway.
-    pub latencies: Vec<Duration>,
-    /// Each timed reply: when its message was sent (from the load's start) and its latency.
+    /// Each timed reply: when its message was sent (from the load's start) and its latency,
+    /// from sending the message to its first reply arriving at the gateway.
     pub timeline: Vec<(Duration, Duration)>,
     /// From an emergency's last answer to the counselor's notice arriving.
     pub emergency: Vec<Duration>,
@@ -73,7 +72,7 @@ impl Report {
     }
 
     fn rows(&self) -> Vec<(&'static str, String)> {
-        let mut latencies = self.latencies.clone();
+        let mut latencies: Vec<Duration> = self.timeline.iter().map(|&(_, latency)| latency).collect();
         latencies.sort();
         let mut emergency = self.emergency.clone();
         emergency.sort();

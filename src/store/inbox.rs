@@ -88,14 +88,20 @@ fn match_inserted(batch: &[Inbound], inserted: &mut [(i64, String, Option<String
 // has an earlier unprocessed message is never taken, even one another instance is claiming right
 // now, so no two instances step one conversation. Both parts walk indexes of waiting rows only
 // (migration 0017), whatever the inbox has seen before.
-const CLAIM_PG: &str = "UPDATE inbound SET claimed_until = $1 WHERE id IN (SELECT i.id FROM inbound i \
-    WHERE i.processed_at IS NULL AND (i.claimed_until IS NULL OR i.claimed_until <= $2) \
-    AND NOT EXISTS (SELECT 1 FROM inbound e WHERE e.channel = i.channel AND e.contact_key = i.contact_key \
-    AND e.id < i.id AND e.processed_at IS NULL) ORDER BY i.id LIMIT $3 FOR UPDATE OF i SKIP LOCKED) RETURNING id";
-const CLAIM_SQLITE: &str = "UPDATE inbound SET claimed_until = $1 WHERE id IN (SELECT i.id FROM inbound i \
-    WHERE i.processed_at IS NULL AND (i.claimed_until IS NULL OR i.claimed_until <= $2) \
-    AND NOT EXISTS (SELECT 1 FROM inbound e WHERE e.channel = i.channel AND e.contact_key = i.contact_key \
-    AND e.id < i.id AND e.processed_at IS NULL) ORDER BY i.id LIMIT $3) RETURNING id";
+macro_rules! claim {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE inbound SET claimed_until = $1 WHERE id IN (SELECT i.id FROM inbound i \
+             WHERE i.processed_at IS NULL AND (i.claimed_until IS NULL OR i.claimed_until <= $2) \
+             AND NOT EXISTS (SELECT 1 FROM inbound e WHERE e.channel = i.channel AND e.contact_key = i.contact_key \
+             AND e.id < i.id AND e.processed_at IS NULL) ORDER BY i.id LIMIT $3",
+            $lock,
+            ") RETURNING id"
+        )
+    };
+}
+const CLAIM_PG: &str = claim!(" FOR UPDATE OF i SKIP LOCKED");
+const CLAIM_SQLITE: &str = claim!("");
 
 impl Store {
     /// Stores an inbound message durably, unless the same provider message id was stored

@@ -301,7 +301,7 @@ impl Store {
 /// flushes to disk everything the log gathered since the last one, and a writer appending
 /// meanwhile can wait for that flush (its frame shares a page with the one being written back):
 /// small flushes often keep that wait short (on a two-core VM, 500 ms between checkpoints put
-/// 100-350 ms stalls into the p99 at 1,000 messages/s; 100 ms, 60-70 ms).
+/// a p99 of 63-347 ms at 1,000 messages/s; 100 ms, 42-84 ms).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// Copies SQLite's write-ahead log into the database now and then, on a connection of its own
